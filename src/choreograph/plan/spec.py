@@ -1,0 +1,89 @@
+"""Hand-off records between plan resolution, builders, runners and results.
+
+These are the resolved values (``*Spec``): every default applied, every param checked.
+Builders, runners and results never import each other; they meet here. Plain frozen
+dataclasses, so they cost nothing to import and are trivially JSON-able (``run.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A per-group override of one dependency of the plan (``[groups.build] dependencies``)."""
+
+    module: str
+    version: str = ""
+    target: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One group of a run, resolved."""
+
+    id: str
+    instances: int
+    params: dict[str, str]
+    """Test params as strings, exactly as they go into ``TEST_INSTANCE_PARAMS``."""
+    builder: str
+    build_config: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[Dependency, ...] = ()
+    selectors: tuple[str, ...] = ()
+    artifact: str = ""
+    """A prebuilt artifact id; when set, the group is not built."""
+    resources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to start one run, and what ``run.json`` records of its inputs."""
+
+    plan: str
+    plan_dir: Path
+    case: str
+    runner: str
+    groups: tuple[GroupSpec, ...]
+    run_config: dict[str, Any] = field(default_factory=dict)
+    composition_file: str = ""
+    disable_metrics: bool = False
+
+    @property
+    def total_instances(self) -> int:
+        return sum(g.instances for g in self.groups)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["plan_dir"] = str(self.plan_dir)
+        out["total_instances"] = self.total_instances
+        return out
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What one builder is asked to build: one plan, one distinct build configuration."""
+
+    plan: str
+    plan_dir: Path
+    builder: str
+    groups: tuple[str, ...]
+    config: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[Dependency, ...] = ()
+    selectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """How to start one instance of a built plan: a command, where, with which extra env."""
+
+    builder: str
+    build_id: str
+    argv: tuple[str, ...]
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+    from_cache: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,186 @@
+"""Sync-service frames (testground/sync-service's websocket protocol): encode, decode, validate.
+
+A request is a JSON object with a string ``id`` and exactly one operation
+(``publish``, ``subscribe``, ``barrier``, ``signal_entry``) or ``is_cancel: true``.
+A response echoes the ``id`` and carries ``error`` ("" on success) plus at most one
+result field. :func:`decode_request` is strict and raises :class:`ProtocolError` with
+the request id whenever one could be read, so the server can answer malformed input
+precisely instead of dropping the connection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from choreograph.errors import ProtocolError
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+"""Largest request frame the service accepts (Testground's SDKs send far smaller ones)."""
+
+OPERATIONS = ("publish", "subscribe", "barrier", "signal_entry")
+
+
+@dataclass(frozen=True)
+class Publish:
+    topic: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    topic: str
+
+
+@dataclass(frozen=True)
+class Barrier:
+    state: str
+    target: int
+
+
+@dataclass(frozen=True)
+class SignalEntry:
+    state: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Cancels the earlier request (subscription or barrier) that used the same id."""
+
+
+Operation = Publish | Subscribe | Barrier | SignalEntry | Cancel
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    op: Operation
+
+
+def _field(body: Any, name: str, kind: type, op: str, rid: str) -> Any:
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{op}: expected an object, found {type(body).__name__}", rid)
+    if name not in body:
+        raise ProtocolError(f"{op}: missing field {name!r}", rid)
+    value = body[name]
+    # bool is an int in Python; a target of `true` is a type error, not 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(
+            f"{op}.{name}: expected {kind.__name__}, found {type(value).__name__}", rid
+        )
+    return value
+
+
+def decode_request(frame: str | bytes) -> Request:
+    """Parse and validate one request frame; raise :class:`ProtocolError` on any fault."""
+    if len(frame) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(frame)} bytes exceeds the {MAX_FRAME_BYTES} limit")
+    try:
+        obj = json.loads(frame)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"request must be a JSON object, found {type(obj).__name__}")
+    rid = obj.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise ProtocolError("request needs a non-empty string 'id'")
+    present = [k for k in OPERATIONS if obj.get(k) is not None]
+    if obj.get("is_cancel") is True:
+        if present:
+            raise ProtocolError(f"is_cancel cannot be combined with {present[0]}", rid)
+        return Request(rid, Cancel())
+    if not present:
+        unknown = sorted(set(obj) - {"id", "is_cancel", *OPERATIONS})
+        hint = f" (unknown: {', '.join(unknown)})" if unknown else ""
+        raise ProtocolError(f"request holds no operation{hint}; expected one of {OPERATIONS}", rid)
+    if len(present) > 1:
+        raise ProtocolError(f"request holds several operations: {', '.join(present)}", rid)
+    name = present[0]
+    body = obj[name]
+    op: Operation
+    if name == "publish":
+        topic = _field(body, "topic", str, name, rid)
+        if "payload" not in body:
+            raise ProtocolError("publish: missing field 'payload'", rid)
+        op = Publish(topic, body["payload"])
+    elif name == "subscribe":
+        op = Subscribe(_field(body, "topic", str, name, rid))
+    elif name == "barrier":
+        state = _field(body, "state", str, name, rid)
+        target = _field(body, "target", int, name, rid)
+        if target < 0:
+            raise ProtocolError(f"barrier.target: expected >= 0, found {target}", rid)
+        op = Barrier(state, target)
+    else:
+        op = SignalEntry(_field(body, "state", str, name, rid))
+    return Request(rid, op)
+
+
+def encode_request(request: Request) -> str:
+    op = request.op
+    body: dict[str, Any] = {"id": request.id}
+    if isinstance(op, Publish):
+        body["publish"] = {"topic": op.topic, "payload": op.payload}
+    elif isinstance(op, Subscribe):
+        body["subscribe"] = {"topic": op.topic}
+    elif isinstance(op, Barrier):
+        body["barrier"] = {"state": op.state, "target": op.target}
+    elif isinstance(op, SignalEntry):
+        body["signal_entry"] = {"state": op.state}
+    else:
+        body["is_cancel"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+# --- responses ---------------------------------------------------------------
+
+
+def ok_response(rid: str) -> str:
+    """The barrier's answer: no result, empty error."""
+    return json.dumps({"id": rid, "error": ""}, separators=(",", ":"))
+
+
+def publish_response(rid: str, seq: int) -> str:
+    return json.dumps({"id": rid, "error": "", "publish": {"seq": seq}}, separators=(",", ":"))
+
+
+def signal_entry_response(rid: str, seq: int) -> str:
+    return json.dumps({"id": rid, "error": "", "signal_entry": {"seq": seq}}, separators=(",", ":"))
+
+
+def subscribe_response(rid: str, payload_json: str) -> str:
+    """``payload_json`` is the payload already serialised: Testground sends it as a JSON string."""
+    return json.dumps({"id": rid, "error": "", "subscribe": payload_json}, separators=(",", ":"))
+
+
+def error_response(rid: str | None, message: str) -> str:
+    return json.dumps({"id": rid or "", "error": message}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Response:
+    """A decoded response, as the client sees it."""
+
+    id: str
+    error: str
+    seq: int | None = None
+    payload_json: str | None = None
+
+
+def decode_response(frame: str | bytes) -> Response:
+    obj = json.loads(frame)
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise ProtocolError(f"malformed response from the sync service: {frame!r:.200}")
+    seq: int | None = None
+    for key in ("publish", "signal_entry"):
+        body = obj.get(key)
+        if isinstance(body, dict) and isinstance(body.get("seq"), int):
+            seq = body["seq"]
+    sub = obj.get("subscribe")
+    return Response(
+        id=obj["id"],
+        error=obj.get("error") or "",
+        seq=seq,
+        payload_json=sub if isinstance(sub, str) else None,
+    )
