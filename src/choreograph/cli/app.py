@@ -1,0 +1,246 @@
+"""The ``choreo`` command: parse arguments, call the engine in-process, render results.
+
+Exit status: 0 the run succeeded; 1 the run failed (a test outcome); 2 bad input
+(plan, composition, flags); 3 a build failed; 130 interrupted before the run started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from choreograph import __version__, workspace
+from choreograph.cli import render
+from choreograph.config import Settings, load_settings
+from choreograph.engine import RunOptions, RunResult, StopRequest, execute
+from choreograph.errors import BuildError, ChoreographError, InputError
+from choreograph.plan import (
+    load_composition,
+    load_manifest,
+    resolve_composition,
+    resolve_single,
+)
+from choreograph.plan.spec import RunSpec
+from choreograph.results.layout import find_run, list_runs
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Choreograph: test plans for distributed systems, run like unit tests.")
+plan_app = typer.Typer(no_args_is_help=True, help="Create, import, list and remove plans.")
+run_app = typer.Typer(no_args_is_help=True, help="Run a plan: one case, or a composition.")
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the home folder.")
+app.add_typer(plan_app, name="plan")
+app.add_typer(run_app, name="run")
+app.add_typer(runs_app, name="runs")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _params(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--tp {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+TpOption = Annotated[list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")]
+TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Run timeout in seconds (default 600).")]
+FailFastOption = Annotated[bool, typer.Option("--fail-fast", help="Stop the whole run at the first failure or crash.")]
+RunnerOption = Annotated[str | None, typer.Option("--runner", help="Runner id, e.g. local:exec.")]
+BuilderOption = Annotated[str | None, typer.Option("--builder", help="Builder id, e.g. exec:python.")]
+MessagesOption = Annotated[bool, typer.Option("--messages", help="Show instances' messages live.")]
+
+
+@run_app.command("single")
+def run_single(
+    plan: Annotated[str, typer.Option("--plan", "-p", help="Plan name or folder.")],
+    case: Annotated[str, typer.Option("--case", "-c", help="Test case name.")],
+    instances: Annotated[int | None, typer.Option("--instances", "-i", help="Instance count.")] = None,
+    tp: TpOption = None,
+    runner: RunnerOption = None,
+    builder: BuilderOption = None,
+    timeout: TimeoutOption = None,
+    fail_fast: FailFastOption = False,
+    messages: MessagesOption = False,
+) -> None:
+    """Run one test case of a plan with N instances in one group."""
+
+    def resolve(settings: Settings) -> list[RunSpec]:
+        plan_dir = workspace.find_plan(plan, settings.plans_dir)
+        manifest_file = plan_dir / workspace.MANIFEST
+        manifest = load_manifest(manifest_file)
+        return [resolve_single(manifest, plan_dir, case=case, instances=instances,
+                               test_params=_params(tp), builder=builder, runner=runner,
+                               manifest_file=str(manifest_file))]
+
+    _run(resolve, timeout, fail_fast, messages)
+
+
+@run_app.command("composition")
+def run_composition(
+    file: Annotated[Path, typer.Option("--file", "-f", help="Composition TOML file.")],
+    tp: TpOption = None,
+    runner: RunnerOption = None,
+    builder: BuilderOption = None,
+    timeout: TimeoutOption = None,
+    fail_fast: FailFastOption = False,
+    messages: MessagesOption = False,
+) -> None:
+    """Run a composition: several groups, each with its own params and build settings."""
+
+    def resolve(settings: Settings) -> list[RunSpec]:
+        composition = load_composition(file)
+        plan_dir = workspace.find_plan(composition.global_.plan, settings.plans_dir,
+                                       relative_to=file.resolve().parent)
+        manifest = load_manifest(plan_dir / workspace.MANIFEST)
+        return resolve_composition(composition, manifest, plan_dir, test_params=_params(tp),
+                                   builder=builder, runner=runner)
+
+    _run(resolve, timeout, fail_fast, messages)
+
+
+def _run(resolve: Callable[[Settings], list[RunSpec]], timeout: float | None, fail_fast: bool, messages: bool) -> None:
+    try:
+        settings = _settings()
+        specs = resolve(settings)
+        options = RunOptions(timeout_s=timeout or settings.run_timeout_s, fail_fast=fail_fast,
+                             stop_grace_s=settings.stop_grace_s)
+        results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
+    except BuildError as exc:
+        render.error(f"build failed: {exc}")
+        raise typer.Exit(3) from None
+    except ChoreographError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+    if not all(r.success for r in results):
+        raise typer.Exit(1)
+
+
+async def _execute(spec: RunSpec, settings: Settings, options: RunOptions,
+                   messages: bool) -> RunResult:
+    stop = StopRequest()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.request, f"interrupted by {signal.Signals(sig).name}")
+    try:
+        with render.LiveProgress(show_messages=messages) as live:
+            result = await execute(spec, settings, options, live, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    render.outcome_table(result)
+    return result
+
+
+@plan_app.command("create")
+def plan_create(name: str) -> None:
+    """Scaffold a Python plan (manifest + one case) in the plan store."""
+    path = _guard(lambda: workspace.create_plan(name, _settings().plans_dir))
+    render.console.print(f"created plan {name} at {path}\n"
+                         f"run it: choreo run single --plan {name} --case quickstart -i 3")
+
+
+@plan_app.command("import")
+def plan_import(
+    source: Annotated[Path, typer.Option("--from", help="Plan folder to copy in.")],
+    name: Annotated[str | None, typer.Option("--name", help="Name in the store.")] = None,
+) -> None:
+    """Copy a plan folder into the plan store."""
+    path = _guard(lambda: workspace.import_plan(source, _settings().plans_dir, name))
+    render.console.print(f"imported plan {path.name} at {path}")
+
+
+@plan_app.command("list")
+def plan_list() -> None:
+    """Plans in the store."""
+    plans_dir = _settings().plans_dir
+    names = workspace.list_plans(plans_dir)
+    if not names:
+        render.console.print(f"no plans in {plans_dir}")
+    for name in names:
+        render.console.print(name)
+
+
+@plan_app.command("rm")
+def plan_rm(name: str) -> None:
+    """Remove a plan from the store."""
+    path = _guard(lambda: workspace.remove_plan(name, _settings().plans_dir))
+    render.console.print(f"removed {path}")
+
+
+@app.command("describe")
+def describe(plan: str) -> None:
+    """Show a plan's test cases, instance limits and params."""
+    def load() -> tuple[Path, object]:
+        plan_dir = workspace.find_plan(plan, _settings().plans_dir)
+        return plan_dir, load_manifest(plan_dir / workspace.MANIFEST)
+    plan_dir, manifest = _guard(load)
+    render.describe_manifest(plan_dir, manifest)
+
+
+@runs_app.command("list")
+def runs_list() -> None:
+    """Runs in the home folder, newest last."""
+    render.runs_table(_settings().runs_dir, list_runs(_settings().runs_dir))
+
+
+@app.command("collect")
+def collect(
+    run_id: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")] = None,
+) -> None:
+    """Archive a run's folder (run.json and every instance's outputs) as a .tgz."""
+    layout = _guard(lambda: find_run(_settings().runs_dir, run_id))
+    target = output or Path(f"{layout.run_id}.tgz")
+    with tarfile.open(target, "w:gz") as archive:
+        archive.add(layout.root, arcname=layout.run_id,
+                    filter=lambda info: None if "/.tmp" in info.name else info)
+    render.console.print(f"wrote {target} ({target.stat().st_size} bytes)")
+
+
+@app.command("sync-service")
+def sync_service(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5050,
+) -> None:
+    """Run the sync service standalone (plans started by hand, or by other tools)."""
+    import logging
+
+    from choreograph.sync_service import SyncService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    render.console.print(f"sync service listening on {host}:{port}")
+    try:
+        asyncio.run(SyncService().serve_forever(host, port))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("version")
+def version() -> None:
+    """Print Choreograph's version."""
+    render.console.print(__version__)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ChoreographError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    app()

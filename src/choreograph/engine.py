@@ -1,0 +1,252 @@
+"""One run, start to end: resolve builders → build → start the sync service → run the
+instances → decide outcomes → write the run folder. The CLI calls this in-process (no
+daemon); a daemon will call the same function from its task queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+import time
+from collections.abc import Awaitable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from choreograph import __version__, plugins, progress
+from choreograph.builders.base import BuildContext, Builder
+from choreograph.config import Settings
+from choreograph.errors import BuildError, InputError
+from choreograph.plan.facts import Fact, InstanceEvent, InstanceStarted
+from choreograph.plan.spec import Artifact, BuildRequest, RunSpec
+from choreograph.results.layout import RunLayout, new_run_id
+from choreograph.results.outcomes import GroupOutcome, InstanceOutcome, OutcomeBook
+from choreograph.runners.base import RunContext, Runner
+from choreograph.sync_service import SyncService
+from choreograph.wire.events import parse_event
+from choreograph.wire.topics import run_events_key
+
+
+class StopRequest:
+    """Why and whether the run must stop; the first reason given wins."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.event.set()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    timeout_s: float = 600.0
+    fail_fast: bool = False
+    stop_grace_s: float = 3.0
+    run_id: str = ""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    success: bool
+    groups: list[GroupOutcome]
+    instances: list[InstanceOutcome]
+    stop_reason: str = ""
+    seconds: float = 0.0
+    builds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def pick_runner(runner_id: str) -> Runner:
+    if runner_id not in plugins.RUNNERS:
+        raise InputError(
+            f"runner {runner_id!r} is not available; Choreograph can run: "
+            f"{', '.join(sorted(plugins.RUNNERS))} (choose one with --runner)"
+        )
+    runner: Runner = plugins.load(plugins.RUNNERS, runner_id)
+    if problems := runner.problems():
+        raise InputError(f"runner {runner_id} cannot run here: " + "; ".join(problems))
+    return runner
+
+
+def pick_builder(builder_id: str) -> Builder:
+    if builder_id not in plugins.BUILDERS:
+        raise InputError(
+            f"builder {builder_id!r} is not available; Choreograph can build with: "
+            f"{', '.join(sorted(plugins.BUILDERS))} (choose one with --builder)"
+        )
+    builder: Builder = plugins.load(plugins.BUILDERS, builder_id)
+    if problems := builder.problems():
+        raise InputError(f"builder {builder_id} cannot build here: " + "; ".join(problems))
+    return builder
+
+
+def build_requests(spec: RunSpec) -> list[BuildRequest]:
+    """One request per distinct build configuration: groups that agree share a build."""
+    by_key: dict[str, BuildRequest] = {}
+    for group in spec.groups:
+        if group.artifact:
+            raise InputError(
+                f"group {group.id!r}: prebuilt artifact {group.artifact!r} is not supported yet"
+            )
+        key = repr((group.builder, sorted(group.build_config.items()), group.dependencies,
+                    group.selectors))
+        if key in by_key:
+            req = by_key[key]
+            by_key[key] = BuildRequest(req.plan, req.plan_dir, req.builder,
+                                       (*req.groups, group.id), req.config,
+                                       req.dependencies, req.selectors)
+        else:
+            by_key[key] = BuildRequest(spec.plan, spec.plan_dir, group.builder, (group.id,),
+                                       dict(group.build_config), group.dependencies,
+                                       group.selectors)
+    return list(by_key.values())
+
+
+async def build_all(
+    spec: RunSpec, settings: Settings, sink: progress.ProgressSink
+) -> dict[str, Artifact]:
+    """Build every distinct configuration; any failure fails the run before it starts."""
+    artifacts: dict[str, Artifact] = {}
+    for request in build_requests(spec):
+        builder = pick_builder(request.builder)
+        started = time.monotonic()
+        ctx = BuildContext(
+            builds_dir=settings.builds_dir,
+            log=lambda line, b=request.builder: sink(progress.BuildLog(b, line)),
+        )
+        try:
+            artifact = await builder.build(request, ctx)
+        except BuildError:
+            raise
+        except OSError as exc:
+            raise BuildError(f"plan {spec.plan!r}, groups {request.groups}: {exc}") from exc
+        sink(progress.BuildFinished(request.builder, artifact.build_id, request.groups,
+                                    artifact.from_cache, time.monotonic() - started))
+        for group in request.groups:
+            artifacts[group] = artifact
+    return artifacts
+
+
+def _record(spec: RunSpec, run_id: str, started: datetime, **more: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "choreograph": __version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "started": started.isoformat(),
+        "spec": spec.to_json(),
+        **more,
+    }
+
+
+async def execute(
+    spec: RunSpec,
+    settings: Settings,
+    options: RunOptions,
+    sink: progress.ProgressSink = progress.discard,
+    stop: StopRequest | None = None,
+) -> RunResult:
+    """Run ``spec`` to its end and return the outcome; the run folder holds the rest."""
+    stop = stop or StopRequest()
+    runner = pick_runner(spec.runner)
+    run_id = options.run_id or new_run_id()
+    layout = RunLayout(settings.runs_dir, run_id)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    layout.write_run_json(_record(spec, run_id, started, status="building"))
+    artifacts = await build_all(spec, settings, sink)
+    builds = {g: {"build_id": a.build_id, "builder": a.builder, "from_cache": a.from_cache,
+                  "provenance": a.provenance} for g, a in artifacts.items()}
+    layout.write_run_json(_record(spec, run_id, started, status="running", builds=builds))
+
+    book = OutcomeBook.for_groups({g.id: g.instances for g in spec.groups})
+    sink(progress.RunStarted(run_id, layout.root, spec.plan, spec.case, spec.runner,
+                             {g.id: g.instances for g in spec.groups}))
+
+    def on_fact(fact: Fact) -> None:
+        if isinstance(fact, InstanceStarted):
+            sink(progress.InstanceStarted(fact.key))
+        elif isinstance(fact, InstanceEvent) and fact.event.kind == "message" \
+                and fact.channel == "stdout":
+            sink(progress.Message(fact.key, fact.event.message))
+        outcome = book.apply(fact)
+        if outcome is not None:
+            sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error,
+                                           outcome.detail))
+            if options.fail_fast and outcome.status in ("failure", "crash"):
+                stop.request(f"fail-fast: {outcome.key} {outcome.status}")
+
+    async with SyncService() as service:
+        host, port = service.address
+        ctx = RunContext(
+            run_id=run_id, spec=spec, artifacts=artifacts, run_dir=layout.root,
+            instance_dir=layout.instance_dir, temp_dir=layout.temp_dir,
+            sync_host=host, sync_port=port, start_time=started, report=on_fact,
+            stop=stop.event, stop_grace_s=options.stop_grace_s,
+        )
+        events_topic = run_events_key(run_id, spec.plan, spec.case)
+        async with asyncio.TaskGroup() as tg:
+            helpers = [
+                tg.create_task(_follow_run_events(service, events_topic, on_fact, book)),
+                tg.create_task(_stop_after(options.timeout_s, stop)),
+                tg.create_task(_mark_stopped(stop, book, sink)),
+            ]
+            await _run_then(runner.run(ctx), helpers)
+
+    if stop.reason:
+        for outcome in book.stop_remaining(stop.reason):
+            sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error, ""))
+    result = RunResult(
+        run_id=run_id, run_dir=layout.root, success=book.success and not stop.reason,
+        groups=book.groups(), instances=list(book.instances.values()),
+        stop_reason=stop.reason, seconds=time.monotonic() - t0, builds=builds,
+    )
+    layout.write_run_json(_record(
+        spec, run_id, started, status="success" if result.success else "failure",
+        ended=datetime.now(UTC).isoformat(), seconds=round(result.seconds, 3), builds=builds,
+        stop_reason=stop.reason,
+        outcome={"success": result.success, "groups": [asdict(g) for g in result.groups],
+                 "instances": {o.key: {"status": o.status, "error": o.error,
+                                       "returncode": o.returncode, "decided_by": o.channel}
+                               for o in result.instances}},
+        argv=sys.argv,
+    ))
+    return result
+
+
+async def _run_then(main: Awaitable[None], helpers: list[asyncio.Task[None]]) -> None:
+    try:
+        await main
+    finally:
+        for task in helpers:
+            task.cancel()
+
+
+async def _follow_run_events(
+    service: SyncService, topic: str, on_fact: Any, book: OutcomeBook
+) -> None:
+    """Events published on ``run_events`` count like stdout ones (deduplicated in the book)."""
+    async for payload in service.subscribe(topic):
+        event = parse_event(payload)
+        if event is not None and event.instance in book.instances:
+            on_fact(InstanceEvent(key=event.instance, event=event, channel="sync"))
+
+
+async def _stop_after(seconds: float, stop: StopRequest) -> None:
+    await asyncio.sleep(seconds)
+    stop.request(f"timeout after {seconds:g}s")
+
+
+async def _mark_stopped(stop: StopRequest, book: OutcomeBook, sink: progress.ProgressSink) -> None:
+    """The moment a stop is requested, instances still running are 'stopped', not crashed
+    by the SIGTERM that follows."""
+    await stop.event.wait()
+    sink(progress.RunStopping(stop.reason))
+    for outcome in book.stop_remaining(stop.reason):
+        sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error, ""))

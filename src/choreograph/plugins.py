@@ -1,0 +1,23 @@
+"""Registries: builder and runner ids → ``module:Class``, imported only when used.
+
+Lazy import keeps ``choreo --help`` fast and lets a runner pull in heavy libraries
+(pyroute2) without every other command paying for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BUILDERS: dict[str, str] = {
+    "exec:python": "choreograph.builders.exec_python:ExecPythonBuilder",
+}
+RUNNERS: dict[str, str] = {
+    "local:exec": "choreograph.runners.local_exec:LocalExecRunner",
+}
+
+
+def load(registry: dict[str, str], plugin_id: str) -> Any:
+    """Instantiate the plugin registered under ``plugin_id`` (KeyError if unknown)."""
+    module_name, _, attr = registry[plugin_id].partition(":")
+    return getattr(importlib.import_module(module_name), attr)()

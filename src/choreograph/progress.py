@@ -1,0 +1,72 @@
+"""Typed progress events: the engine emits them, the CLI (or daemon) renders them.
+
+Keeping them typed and free of formatting is what lets one engine serve a terminal,
+a web dashboard and tests alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    run_dir: Path
+    plan: str
+    case: str
+    runner: str
+    groups: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BuildFinished:
+    builder: str
+    build_id: str
+    groups: tuple[str, ...]
+    from_cache: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildLog:
+    builder: str
+    line: str
+
+
+@dataclass(frozen=True)
+class InstanceStarted:
+    key: str
+
+
+@dataclass(frozen=True)
+class InstanceFinished:
+    key: str
+    status: str
+    error: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RunStopping:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """An instance's ``message_event``, shown live."""
+
+    key: str
+    text: str
+
+
+ProgressEvent = (
+    RunStarted | BuildFinished | BuildLog | InstanceStarted | InstanceFinished | RunStopping | Message
+)
+ProgressSink = Callable[[ProgressEvent], None]
+
+
+def discard(_: ProgressEvent) -> None:
+    """A sink for callers that want no progress."""

@@ -1,0 +1,136 @@
+"""Facts → instance, group and run outcomes. Pure: no I/O, no clock.
+
+An instance's outcome is its first terminal event (success, failure, crash), whichever
+channel (stdout or ``run_events``) delivered it first; later terminal events for the same
+instance are ignored, so nothing is counted twice. An instance that exits without one is
+a crash, with its exit status and the tail of its stderr. An instance that was still
+running when the run was stopped (timeout, interrupt, fail-fast) is ``stopped`` with the
+reason. A run succeeds only when every instance of every group succeeded.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import Literal
+
+from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+
+Status = Literal["pending", "running", "success", "failure", "crash", "stopped"]
+FINAL: frozenset[str] = frozenset({"success", "failure", "crash", "stopped"})
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exit status {returncode}"
+
+
+@dataclass
+class InstanceOutcome:
+    key: str
+    group: str
+    status: Status = "pending"
+    error: str = ""
+    detail: str = ""
+    returncode: int | None = None
+    channel: str = ""
+    """Which channel decided the outcome: stdout, sync, exit or stop."""
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    group: str
+    total: int
+    ok: int
+    failed: int
+    crashed: int
+    stopped: int
+
+    @property
+    def success(self) -> bool:
+        return self.ok == self.total
+
+
+@dataclass
+class OutcomeBook:
+    """Tracks every instance of a run; ``apply`` returns the outcome when a fact made it final."""
+
+    instances: dict[str, InstanceOutcome] = field(default_factory=dict)
+
+    @classmethod
+    def for_groups(cls, groups: dict[str, int]) -> OutcomeBook:
+        book = cls()
+        for group, count in groups.items():
+            for index in range(count):
+                key = f"{group}/{index}"
+                book.instances[key] = InstanceOutcome(key=key, group=group)
+        return book
+
+    def apply(self, fact: Fact) -> InstanceOutcome | None:
+        outcome = self.instances.get(fact.key)
+        if outcome is None or outcome.final:
+            if outcome is not None and isinstance(fact, InstanceExited):
+                outcome.returncode = fact.returncode
+            return None
+        if isinstance(fact, InstanceStarted):
+            outcome.status = "running"
+            return None
+        if isinstance(fact, InstanceEvent):
+            event = fact.event
+            if not event.terminal:
+                return None
+            outcome.status = "failure" if event.kind == "failure" else event.kind  # type: ignore[assignment]
+            outcome.error = event.error
+            outcome.detail = event.stacktrace
+            outcome.channel = fact.channel
+            return outcome
+        outcome.returncode = fact.returncode
+        outcome.status = "crash"
+        outcome.error = f"exited without an outcome event ({describe_exit(fact.returncode)})"
+        outcome.detail = fact.stderr_tail
+        outcome.channel = "exit"
+        return outcome
+
+    def stop_remaining(self, reason: str) -> list[InstanceOutcome]:
+        """Mark every instance without a final outcome as stopped, for ``reason``."""
+        changed = []
+        for outcome in self.instances.values():
+            if not outcome.final:
+                outcome.status = "stopped"
+                outcome.error = reason
+                outcome.channel = "stop"
+                changed.append(outcome)
+        return changed
+
+    def groups(self) -> list[GroupOutcome]:
+        by_group: dict[str, list[InstanceOutcome]] = {}
+        for outcome in self.instances.values():
+            by_group.setdefault(outcome.group, []).append(outcome)
+        return [
+            GroupOutcome(
+                group=group,
+                total=len(items),
+                ok=sum(o.status == "success" for o in items),
+                failed=sum(o.status == "failure" for o in items),
+                crashed=sum(o.status == "crash" for o in items),
+                stopped=sum(o.status in ("stopped", "pending", "running") for o in items),
+            )
+            for group, items in by_group.items()
+        ]
+
+    @property
+    def all_final(self) -> bool:
+        return all(o.final for o in self.instances.values())
+
+    @property
+    def success(self) -> bool:
+        return all(o.status == "success" for o in self.instances.values())

@@ -1,0 +1,138 @@
+"""Spawn instance processes, tee their output, report exit facts, and kill whole trees.
+
+Every instance runs in its own session (process group) so one ``killpg`` reaches
+everything it started, and with ``PR_SET_PDEATHSIG`` so that even a SIGKILL of the
+runner itself takes the instances down: no orphan survives a run, whatever happens.
+Output is written to ``run.out``/``run.err`` as it arrives (nothing lost on a crash);
+stdout lines that are events are parsed and reported the moment they are complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from choreograph.errors import RunnerError
+from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.wire.events import parse_line
+
+_PR_SET_PDEATHSIG = 1
+_STDERR_TAIL_LINES = 20
+_CHUNK = 65536
+
+try:
+    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - non-glibc platforms
+    _libc = None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGKILL me when my parent dies."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class Supervisor:
+    """Owns the processes of one run on this host."""
+
+    def __init__(self, report: Callable[[Fact], None]) -> None:
+        self._report = report
+        self._pgids: dict[str, int] = {}
+        self._running: set[str] = set()
+
+    async def run_instance(
+        self,
+        key: str,
+        argv: tuple[str, ...],
+        env: Mapping[str, str],
+        cwd: str,
+        out_dir: Path,
+    ) -> int:
+        """Start one instance and return its exit code once it and its pipes are done."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise RunnerError(f"cannot start instance {key}: {argv[0]}: {exc}") from exc
+        self._pgids[key] = proc.pid
+        self._running.add(key)
+        self._report(InstanceStarted(key=key, pid=proc.pid, at=time.time()))
+        tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump_stdout(key, proc.stdout, out_dir / "run.out"))
+                tg.create_task(_pump_stderr(proc.stderr, out_dir / "run.err", tail))
+                returncode = await proc.wait()
+        finally:
+            self._running.discard(key)
+        self._report(
+            InstanceExited(key=key, returncode=returncode, stderr_tail="".join(tail), at=time.time())
+        )
+        return returncode
+
+    async def _pump_stdout(self, key: str, stream: asyncio.StreamReader, path: Path) -> None:
+        pending = b""
+        with path.open("wb") as out:
+            while chunk := await stream.read(_CHUNK):
+                out.write(chunk)
+                out.flush()
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    self._parse(key, raw)
+            if pending:
+                self._parse(key, pending)
+
+    def _parse(self, key: str, raw: bytes) -> None:
+        if b'"event"' not in raw:  # cheap pre-filter: most output is not an event
+            return
+        event = parse_line(raw.decode("utf-8", "replace"))
+        if event is not None:
+            self._report(InstanceEvent(key=key, event=event, channel="stdout"))
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def signal_all(self, sig: int) -> None:
+        for pgid in self._pgids.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+
+    async def stop_all(self, grace_s: float) -> None:
+        """SIGTERM every instance's group, then SIGKILL what is left after ``grace_s``."""
+        self.signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self._running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.signal_all(signal.SIGKILL)
+
+
+async def _pump_stderr(stream: asyncio.StreamReader, path: Path, tail: deque[str]) -> None:
+    pending = b""
+    with path.open("wb") as out:
+        while chunk := await stream.read(_CHUNK):
+            out.write(chunk)
+            out.flush()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            tail.extend(line.decode("utf-8", "replace") + "\n" for line in lines)
+        if pending:
+            tail.append(pending.decode("utf-8", "replace"))
