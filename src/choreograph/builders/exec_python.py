@@ -45,4 +45,5 @@ class ExecPythonBuilder:
             argv=(sys.executable, str(entry_path)),
             cwd=str(request.plan_dir),
             provenance={"python": sys.version.split()[0], "executable": sys.executable},
+            launcher="python-fork",
         )

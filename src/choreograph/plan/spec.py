@@ -87,3 +87,6 @@ class Artifact:
     env: dict[str, str] = field(default_factory=dict)
     from_cache: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    launcher: str = "exec"
+    """``exec`` (fork+exec per instance) or ``python-fork`` (argv is ``python script``:
+    a runner may fork instances from a preloaded interpreter instead)."""

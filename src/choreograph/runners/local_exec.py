@@ -1,13 +1,26 @@
-"""Runner ``local:exec``: one plain process per instance on this host, no privileges."""
+"""Runner ``local:exec``: one plain process per instance on this host, no privileges.
+
+Python plans run by the host interpreter are forked from a preloaded fork server (one
+per distinct interpreter and environment) unless the run config says
+``launcher = "exec"``; everything else is a plain exec.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 
+from choreograph.errors import InputError
+from choreograph.plan.spec import Artifact
 from choreograph.runners.base import RunContext
 from choreograph.runners.environment import instance_env, instance_slots
+from choreograph.runners.forkserver import ForkServer
+from choreograph.runners.launch import Launcher
 from choreograph.runners.supervise import Supervisor
+
+LAUNCHERS = ("fork", "exec")
 
 
 class LocalExecRunner:
@@ -17,29 +30,51 @@ class LocalExecRunner:
         return []
 
     async def run(self, ctx: RunContext) -> None:
+        mode = str(ctx.spec.run_config.get("launcher", "fork"))
+        if mode not in LAUNCHERS:
+            raise InputError(
+                f'[runners."local:exec"] launcher = {mode!r}: expected one of {LAUNCHERS}'
+            )
         supervisor = Supervisor(ctx.report)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                instances = []
-                for slot in instance_slots(ctx.spec):
-                    artifact = ctx.artifacts[slot.group]
-                    instances.append(
-                        tg.create_task(
-                            supervisor.run_instance(
-                                slot.key,
-                                artifact.argv,
-                                instance_env(ctx, slot),
-                                artifact.cwd,
-                                ctx.instance_dir(slot.key),
+        async with contextlib.AsyncExitStack() as stack:
+            launchers: dict[tuple[object, ...], Launcher] = {}
+
+            async def launcher_for(artifact: Artifact) -> Launcher | None:
+                if mode != "fork" or artifact.launcher != "python-fork":
+                    return None
+                key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
+                if key not in launchers:
+                    server = ForkServer(artifact.argv[0], env=_base_env(artifact))
+                    launchers[key] = await stack.enter_async_context(server)
+                return launchers[key]
+
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    instances = []
+                    for slot in instance_slots(ctx.spec):
+                        artifact = ctx.artifacts[slot.group]
+                        instances.append(
+                            tg.create_task(
+                                supervisor.run_instance(
+                                    slot.key,
+                                    artifact.argv,
+                                    instance_env(ctx, slot),
+                                    artifact.cwd,
+                                    ctx.instance_dir(slot.key),
+                                    await launcher_for(artifact),
+                                )
                             )
                         )
-                    )
-                watcher = tg.create_task(_stop_when_asked(ctx, supervisor))
-                await asyncio.wait(instances)
-                watcher.cancel()
-        finally:
-            # Sweep stragglers: grandchildren an instance left in its process group.
-            supervisor.signal_all(signal.SIGKILL)
+                    watcher = tg.create_task(_stop_when_asked(ctx, supervisor))
+                    await asyncio.wait(instances)
+                    watcher.cancel()
+            finally:
+                # Sweep stragglers: grandchildren an instance left in its process group.
+                supervisor.signal_all(signal.SIGKILL)
+
+
+def _base_env(artifact: Artifact) -> dict[str, str]:
+    return {**os.environ, **artifact.env}
 
 
 async def _stop_when_asked(ctx: RunContext, supervisor: Supervisor) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import time
@@ -19,31 +18,20 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from choreograph.errors import RunnerError
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.wire.events import parse_line
 
-_PR_SET_PDEATHSIG = 1
 _STDERR_TAIL_LINES = 20
 _CHUNK = 65536
-
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-except OSError:  # pragma: no cover - non-glibc platforms
-    _libc = None
-
-
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGKILL me when my parent dies."""
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class Supervisor:
     """Owns the processes of one run on this host."""
 
-    def __init__(self, report: Callable[[Fact], None]) -> None:
+    def __init__(self, report: Callable[[Fact], None], launcher: Launcher | None = None) -> None:
         self._report = report
+        self._launcher: Launcher = launcher or ExecLauncher()
         self._pgids: dict[str, int] = {}
         self._running: set[str] = set()
 
@@ -54,27 +42,15 @@ class Supervisor:
         env: Mapping[str, str],
         cwd: str,
         out_dir: Path,
+        launcher: Launcher | None = None,
     ) -> int:
         """Start one instance and return its exit code once it and its pipes are done."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        except OSError as exc:
-            raise RunnerError(f"cannot start instance {key}: {argv[0]}: {exc}") from exc
+        proc = await (launcher or self._launcher).spawn(key, argv, env, cwd)
         self._pgids[key] = proc.pid
         self._running.add(key)
         self._report(InstanceStarted(key=key, pid=proc.pid, at=time.time()))
         tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
-        assert proc.stdout is not None and proc.stderr is not None
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._pump_stdout(key, proc.stdout, out_dir / "run.out"))
@@ -83,7 +59,9 @@ class Supervisor:
         finally:
             self._running.discard(key)
         self._report(
-            InstanceExited(key=key, returncode=returncode, stderr_tail="".join(tail), at=time.time())
+            InstanceExited(
+                key=key, returncode=returncode, stderr_tail="".join(tail), at=time.time()
+            )
         )
         return returncode
 

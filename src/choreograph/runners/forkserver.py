@@ -1,0 +1,178 @@
+"""The runner's side of the fork server (see ``_forkserver_main``): start it, ask it for
+instances, and turn its reports into the same Launched shape as a plain exec.
+
+Used for Python plans run by the host's interpreter, where interpreter start-up and
+imports dominate launch time. The server dies with the runner (PDEATHSIG) and its
+children die with it, so the no-orphan guarantee is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from choreograph.errors import RunnerError
+from choreograph.runners.launch import Launched, die_with_parent
+
+PRELOAD = ("choreograph.sdk",)
+
+
+@dataclass
+class _ForkedProcess:
+    pid: int
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+    exit_code: asyncio.Future[int] = field(repr=False)
+
+    async def wait(self) -> int:
+        return await self.exit_code
+
+
+class ForkServer:
+    """One preloaded interpreter that forks instances on request. Use ``async with``."""
+
+    def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None,
+                 preload: Sequence[str] = PRELOAD) -> None:
+        self._python = python
+        self._env = dict(os.environ if env is None else env)
+        self._preload = tuple(preload)
+        self._sock: socket.socket | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._requests: dict[str, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self._early_exits: dict[int, int] = {}
+        self._ready: asyncio.Future[int] | None = None
+        self._next_id = 0
+
+    async def __aenter__(self) -> ForkServer:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock = ours
+        ours.setblocking(False)
+        env = dict(self._env, PYTHONUNBUFFERED="1")
+        self._process = await asyncio.create_subprocess_exec(
+            self._python, "-m", "choreograph.runners._forkserver_main",
+            str(theirs.fileno()), *self._preload,
+            env=env, pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent,
+        )
+        theirs.close()
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_message)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), 30)
+        except (TimeoutError, RunnerError):
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            await self._process.wait()
+            self._process = None
+        for future in (*self._requests.values(), *self._exits.values()):
+            if not future.done():
+                future.set_exception(RunnerError("the fork server stopped"))
+
+    def _on_message(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return
+            if not data:
+                self._server_gone()
+                return
+            self._dispatch(json.loads(data))
+
+    def _server_gone(self) -> None:
+        assert self._sock is not None
+        asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        error = RunnerError("the fork server exited unexpectedly")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(error)
+        for future in (*self._requests.values(), *self._exits.values()):
+            if not future.done():
+                future.set_exception(error)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "ready" in message:
+            assert self._ready is not None
+            self._ready.set_result(message["ready"])
+        elif "exited" in message:
+            pid, code = int(message["exited"]), int(message["code"])
+            future = self._exits.pop(pid, None)
+            if future is None:
+                self._early_exits[pid] = code
+            elif not future.done():
+                future.set_result(code)
+        else:
+            request = self._requests.pop(message["id"])
+            if "error" in message:
+                request.set_exception(RunnerError(message["error"]))
+            else:
+                request.set_result(int(message["pid"]))
+
+    async def spawn(
+        self, key: str, argv: tuple[str, ...], env: Mapping[str, str], cwd: str
+    ) -> Launched:
+        if self._sock is None:
+            raise RunnerError("the fork server is not running")
+        loop = asyncio.get_running_loop()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._next_id += 1
+        rid = str(self._next_id)
+        request: asyncio.Future[int] = loop.create_future()
+        self._requests[rid] = request
+        payload = json.dumps({"id": rid, "argv": list(argv), "env": dict(env), "cwd": cwd})
+        try:
+            await _send_fds(self._sock, payload.encode(), [out_w, err_w])
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        try:
+            pid = await request
+        except RunnerError as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise RunnerError(f"cannot start instance {key}: {exc}") from exc
+        exit_code: asyncio.Future[int] = loop.create_future()
+        if pid in self._early_exits:
+            exit_code.set_result(self._early_exits.pop(pid))
+        else:
+            self._exits[pid] = exit_code
+        return _ForkedProcess(pid, await _reader(out_r), await _reader(err_r), exit_code)
+
+
+async def _send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    while True:
+        try:
+            socket.send_fds(sock, [data], fds)
+            return
+        except BlockingIOError:
+            await asyncio.sleep(0.001)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader
