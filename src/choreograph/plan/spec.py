@@ -50,7 +50,13 @@ class RunSpec:
     groups: tuple[GroupSpec, ...]
     run_config: dict[str, Any] = field(default_factory=dict)
     composition_file: str = ""
+    warnings: tuple[str, ...] = ()
+    """Things resolution accepted but the user should see (undeclared params, …)."""
     disable_metrics: bool = False
+    composition_run: str = ""
+    """The composition's ``[[runs]]`` id (``default`` without ``[[runs]]``); "" for single runs."""
+    concurrent_builds: int = 0
+    """``[global] concurrent_builds``: at most this many builds at once; 0: engine decides."""
 
     @property
     def total_instances(self) -> int:
@@ -84,6 +90,7 @@ class Artifact:
     build_id: str
     argv: tuple[str, ...]
     cwd: str
+    """Working folder of every instance; empty: each instance's own temp folder."""
     env: dict[str, str] = field(default_factory=dict)
     from_cache: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
