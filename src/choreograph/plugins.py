@@ -11,6 +11,8 @@ from typing import Any
 
 BUILDERS: dict[str, str] = {
     "exec:python": "choreograph.builders.exec_python:ExecPythonBuilder",
+    "exec:node": "choreograph.builders.exec_node:ExecNodeBuilder",
+    "exec:generic": "choreograph.builders.exec_generic:ExecGenericBuilder",
 }
 RUNNERS: dict[str, str] = {
     "local:exec": "choreograph.runners.local_exec:LocalExecRunner",

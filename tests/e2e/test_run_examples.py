@@ -45,7 +45,8 @@ def test_pingpong_enforces_instance_limits(choreo: Choreo) -> None:
     proc = choreo("run", "single", "--plan", str(EXAMPLES / "pingpong"), "--case", "pingpong",
                   "-i", "3")
     assert proc.returncode == 2
-    assert "3" in proc.stderr and "max" in proc.stderr.lower()
+    assert "expected 2 to 2 instances" in proc.stderr and "found 3" in proc.stderr
+    assert "manifest.toml:14" in proc.stderr
 
 
 def test_params_defaults_and_overrides(choreo: Choreo) -> None:

@@ -23,6 +23,7 @@ from choreograph.errors import BuildError, ChoreographError, InputError
 from choreograph.plan import (
     load_composition,
     load_manifest,
+    parse_test_param_flags,
     resolve_composition,
     resolve_single,
 )
@@ -43,16 +44,6 @@ app.add_typer(runs_app, name="runs")
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def _params(pairs: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--tp {pair!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
 
 
 TpOption = Annotated[list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")]
@@ -82,7 +73,7 @@ def run_single(
         manifest_file = plan_dir / workspace.MANIFEST
         manifest = load_manifest(manifest_file)
         return [resolve_single(manifest, plan_dir, case=case, instances=instances,
-                               test_params=_params(tp), builder=builder, runner=runner,
+                               test_params=parse_test_param_flags(tp or []), builder=builder, runner=runner,
                                manifest_file=str(manifest_file))]
 
     _run(resolve, timeout, fail_fast, messages)
@@ -105,7 +96,7 @@ def run_composition(
         plan_dir = workspace.find_plan(composition.global_.plan, settings.plans_dir,
                                        relative_to=file.resolve().parent)
         manifest = load_manifest(plan_dir / workspace.MANIFEST)
-        return resolve_composition(composition, manifest, plan_dir, test_params=_params(tp),
+        return resolve_composition(composition, manifest, plan_dir, test_params=parse_test_param_flags(tp or []),
                                    builder=builder, runner=runner)
 
     _run(resolve, timeout, fail_fast, messages)
@@ -115,6 +106,9 @@ def _run(resolve: Callable[[Settings], list[RunSpec]], timeout: float | None, fa
     try:
         settings = _settings()
         specs = resolve(settings)
+        for spec in specs:
+            for warning in spec.warnings:
+                render.warn(warning)
         options = RunOptions(timeout_s=timeout or settings.run_timeout_s, fail_fast=fail_fast,
                              stop_grace_s=settings.stop_grace_s)
         results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]

@@ -101,6 +101,10 @@ def outcome_table(result: RunResult) -> None:
     console.print(f"outputs: {result.run_dir}")
 
 
+def warn(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+
+
 def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     sys.stderr.flush()

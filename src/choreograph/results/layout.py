@@ -19,9 +19,10 @@ RUN_JSON = "run.json"
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """Sortable by time, unique without coordination: ``20261123-194853-a1b2c3``."""
+    """Sortable by time to the millisecond, unique without coordination:
+    ``20261123-194853-123a1b2c``."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class ForkServer:
             self._python, "-m", "choreograph.runners._forkserver_main",
             str(theirs.fileno()), *self._preload,
             env=env, pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=None,
             preexec_fn=die_with_parent,
         )
         theirs.close()

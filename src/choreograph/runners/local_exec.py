@@ -59,7 +59,7 @@ class LocalExecRunner:
                                     slot.key,
                                     artifact.argv,
                                     instance_env(ctx, slot),
-                                    artifact.cwd,
+                                    artifact.cwd or str(ctx.temp_dir(slot.key)),
                                     ctx.instance_dir(slot.key),
                                     await launcher_for(artifact),
                                 )

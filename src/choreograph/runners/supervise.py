@@ -3,7 +3,8 @@
 Every instance runs in its own session (process group) so one ``killpg`` reaches
 everything it started, and with ``PR_SET_PDEATHSIG`` so that even a SIGKILL of the
 runner itself takes the instances down: no orphan survives a run, whatever happens.
-Output is written to ``run.out``/``run.err`` as it arrives (nothing lost on a crash);
+Output is appended to ``run.out``/``run.err`` as it arrives (nothing lost on a crash;
+append because sdk-js also writes its log lines to ``run.out`` itself);
 stdout lines that are events are parsed and reported the moment they are complete.
 """
 
@@ -67,7 +68,7 @@ class Supervisor:
 
     async def _pump_stdout(self, key: str, stream: asyncio.StreamReader, path: Path) -> None:
         pending = b""
-        with path.open("wb") as out:
+        with path.open("ab") as out:
             while chunk := await stream.read(_CHUNK):
                 out.write(chunk)
                 out.flush()
@@ -105,7 +106,7 @@ class Supervisor:
 
 async def _pump_stderr(stream: asyncio.StreamReader, path: Path, tail: deque[str]) -> None:
     pending = b""
-    with path.open("wb") as out:
+    with path.open("ab") as out:
         while chunk := await stream.read(_CHUNK):
             out.write(chunk)
             out.flush()

@@ -77,7 +77,7 @@ class ParamReader:
         return self._convert(name, "float", _float)
 
     def bool_param(self, name: str) -> bool:
-        """``name`` as a ``bool``: ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``."""
+        """``name`` as a ``bool``: true/false, 1/0, yes/no, on/off (any case)."""
         return self._convert(name, "bool", _bool)
 
     def duration_param(self, name: str) -> timedelta:
@@ -93,4 +93,6 @@ class ParamReader:
         try:
             return parse(raw)
         except ValueError as exc:
-            raise ParamError(f"test param {name!r} = {raw!r} is not a valid {kind}: {exc}") from None
+            raise ParamError(
+                f"test param {name!r} = {raw!r} is not a valid {kind}: {exc}"
+            ) from None

@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from choreograph.errors import ProtocolError
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 """Largest request frame the service accepts (Testground's SDKs send far smaller ones)."""
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json reads NaN/Infinity, but they are not JSON: a payload holding one could
+    # not be re-sent to SDKs in other languages, so the request is refused at the door.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# Module-level coders: json.dumps/loads with keyword arguments build a new coder per call,
+# which costs more than the encoding itself for the small frames of this protocol.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 OPERATIONS = ("publish", "subscribe", "barrier", "signal_entry")
 
@@ -72,13 +86,41 @@ def _field(body: Any, name: str, kind: type, op: str, rid: str) -> Any:
     return value
 
 
-def decode_request(frame: str | bytes) -> Request:
-    """Parse and validate one request frame; raise :class:`ProtocolError` on any fault."""
-    if len(frame) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame of {len(frame)} bytes exceeds the {MAX_FRAME_BYTES} limit")
+def frame_size(frame: str | bytes) -> int:
+    """Size of ``frame`` in bytes on the wire (UTF-8), encoding only when it could matter."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    # ASCII text (the usual case) is one byte per character: only other text is encoded.
+    return len(frame) if frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
+
+
+def peek_request_id(frame: str | bytes) -> str | None:
+    """Best-effort id of a frame about to be refused (binary, oversized), to label the error."""
     try:
-        obj = json.loads(frame)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+        obj = _DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    rid = obj.get("id") if isinstance(obj, dict) else None
+    return rid if isinstance(rid, str) and rid else None
+
+
+def decode_request(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Request:
+    """Parse and validate one request frame; raise :class:`ProtocolError` on any fault.
+
+    ``max_bytes`` bounds the frame's UTF-8 size; an oversized frame's error still carries
+    its id when one can be read.
+    """
+    size = frame_size(frame)
+    if size > max_bytes:
+        raise ProtocolError(
+            f"frame of {size} bytes exceeds the {max_bytes} byte limit", peek_request_id(frame)
+        )
+    try:
+        obj = _DECODER.decode(frame.decode("utf-8") if isinstance(frame, bytes) else frame)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and NaN/Infinity;
+        # RecursionError a hostile nesting depth.
         raise ProtocolError(f"frame is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"request must be a JSON object, found {type(obj).__name__}")
@@ -130,32 +172,64 @@ def encode_request(request: Request) -> str:
         body["signal_entry"] = {"state": op.state}
     else:
         body["is_cancel"] = True
-    return json.dumps(body, separators=(",", ":"))
+    return _ENCODER.encode(body)
+
+
+# --- payloads ----------------------------------------------------------------
+
+
+def encode_payload(payload: Any) -> str:
+    """The JSON text of a published payload (compact; NaN/Infinity refused with ValueError).
+
+    The service makes this text once per publish and sends the same text to every subscriber.
+    """
+    return _PAYLOAD_ENCODER.encode(payload)
+
+
+def quote_payload(payload_json: str) -> str:
+    """``payload_json`` as a JSON string literal: the value of a subscribe response's field."""
+    return encode_basestring_ascii(payload_json)
 
 
 # --- responses ---------------------------------------------------------------
+# Assembled by hand (the output is exactly json.dumps(..., separators=(",", ":"))): these run
+# once per request, and building a dict then encoding it costs ten times more.
 
 
 def ok_response(rid: str) -> str:
     """The barrier's answer: no result, empty error."""
-    return json.dumps({"id": rid, "error": ""}, separators=(",", ":"))
+    return '{"id":' + encode_basestring_ascii(rid) + ',"error":""}'
 
 
 def publish_response(rid: str, seq: int) -> str:
-    return json.dumps({"id": rid, "error": "", "publish": {"seq": seq}}, separators=(",", ":"))
+    return (
+        '{"id":' + encode_basestring_ascii(rid) + ',"error":"","publish":{"seq":' + f"{seq:d}}}}}"
+    )
 
 
 def signal_entry_response(rid: str, seq: int) -> str:
-    return json.dumps({"id": rid, "error": "", "signal_entry": {"seq": seq}}, separators=(",", ":"))
+    quoted_id = encode_basestring_ascii(rid)
+    return '{"id":' + quoted_id + ',"error":"","signal_entry":{"seq":' + f"{seq:d}}}}}"
+
+
+def subscribe_response_head(rid: str) -> str:
+    """The constant start of every response of one subscription.
+
+    ``subscribe_response_head(rid) + quote_payload(text) + "}"`` equals
+    ``subscribe_response(rid, text)``; the service keeps the head per subscription and the
+    quoted payload per message, so a delivery costs one concatenation.
+    """
+    return '{"id":' + encode_basestring_ascii(rid) + ',"error":"","subscribe":'
 
 
 def subscribe_response(rid: str, payload_json: str) -> str:
     """``payload_json`` is the payload already serialised: Testground sends it as a JSON string."""
-    return json.dumps({"id": rid, "error": "", "subscribe": payload_json}, separators=(",", ":"))
+    return subscribe_response_head(rid) + quote_payload(payload_json) + "}"
 
 
 def error_response(rid: str | None, message: str) -> str:
-    return json.dumps({"id": rid or "", "error": message}, separators=(",", ":"))
+    quoted_id, quoted_message = encode_basestring_ascii(rid or ""), encode_basestring_ascii(message)
+    return '{"id":' + quoted_id + ',"error":' + quoted_message + "}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,103 @@
+"""States: named counters that instances signal, and the barriers waiting on them.
+
+Waiters are filed under their target. The counter only ever grows by one, so each signal
+looks up exactly one bucket (``waiters[new count]``) and releases it: a signal costs O(1) plus
+the waiters it releases, however many barriers wait on other targets. A thousand instances
+waiting on one state are released by the one signal that reaches their target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from choreograph.errors import SyncError
+
+
+class State:
+    """One counter and the barriers waiting for it to reach their targets."""
+
+    __slots__ = ("_closed", "_waiters", "count", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._closed = False
+
+    def signal_entry(self) -> int:
+        """Increment the counter, release the barriers it reaches, return the new count."""
+        self.count += 1
+        waiters = self._waiters.pop(self.count, None)
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        return self.count
+
+    async def wait(self, target: int) -> None:
+        """Return once the counter is at least ``target`` (at once when it already is).
+
+        Raises :class:`SyncError` when the service stops first.
+        """
+        if self.count >= target:
+            return
+        if self._closed:
+            raise self._stopped()
+        waiter = asyncio.get_running_loop().create_future()
+        bucket = self._waiters.setdefault(target, [])
+        bucket.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            # A cancelled barrier leaves nothing behind (it may never be reached).
+            with contextlib.suppress(ValueError):
+                bucket.remove(waiter)
+            if not bucket and self._waiters.get(target) is bucket:
+                del self._waiters[target]
+            raise
+
+    def _stopped(self) -> SyncError:
+        return SyncError(f"sync service stopped: barrier on {self.name!r} can no longer be met")
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(bucket) for bucket in self._waiters.values())
+
+    def close(self) -> None:
+        """Fail every waiting barrier: once the service stops, no signal can reach them."""
+        self._closed = True
+        buckets, self._waiters = self._waiters, {}
+        for bucket in buckets.values():
+            for waiter in bucket:
+                if not waiter.done():
+                    waiter.set_exception(self._stopped())
+
+
+class States:
+    """Every state of the service by name, created by its first signal or barrier."""
+
+    __slots__ = ("_closed", "_states")
+
+    def __init__(self) -> None:
+        self._states: dict[str, State] = {}
+        self._closed = False
+
+    def get(self, name: str) -> State:
+        state = self._states.get(name)
+        if state is None:
+            state = self._states[name] = State(name)
+            if self._closed:
+                state.close()
+        return state
+
+    def close(self) -> None:
+        self._closed = True
+        for state in self._states.values():
+            state.close()
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "states": len(self._states),
+            "waiting_barriers": sum(s.waiting for s in self._states.values()),
+        }

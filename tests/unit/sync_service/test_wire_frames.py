@@ -1,0 +1,77 @@
+"""The frame helpers the service relies on (choreograph.wire.sync): exact bytes, strict decoding.
+
+The responses are assembled by hand for speed, so they are pinned here against json.dumps.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from choreograph.errors import ProtocolError
+from choreograph.wire import sync
+
+IDS = ["1", "", 'quote " back \\ slash', "é ✓ 😀", "\u2028\n\t"]
+
+
+def _compact(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("rid", IDS)
+def test_responses_are_exactly_the_compact_json_of_the_contract(rid):
+    assert sync.ok_response(rid) == _compact({"id": rid, "error": ""})
+    assert sync.publish_response(rid, 12) == _compact(
+        {"id": rid, "error": "", "publish": {"seq": 12}}
+    )
+    assert sync.signal_entry_response(rid, 3) == _compact(
+        {"id": rid, "error": "", "signal_entry": {"seq": 3}}
+    )
+    text = '{"a":"é \\"q\\""}'
+    assert sync.subscribe_response(rid, text) == _compact(
+        {"id": rid, "error": "", "subscribe": text}
+    )
+    assert sync.subscribe_response_head(rid) + sync.quote_payload(text) + "}" == (
+        sync.subscribe_response(rid, text)
+    )
+    assert sync.error_response(rid, 'bad "x"\n') == _compact({"id": rid, "error": 'bad "x"\n'})
+    assert sync.error_response(None, "m") == _compact({"id": "", "error": "m"})
+
+
+def test_encode_payload_is_compact_and_refuses_what_is_not_json():
+    assert sync.encode_payload({"a": [1, None, "é"]}) == '{"a":[1,null,"\\u00e9"]}'
+    for bad in (float("nan"), float("-inf"), {"x": object()}):
+        with pytest.raises((TypeError, ValueError)):
+            sync.encode_payload(bad)
+
+
+def test_decode_request_measures_frames_in_utf8_bytes():
+    frame = '{"id":"1","publish":{"topic":"t","payload":"' + "é" * 60 + '"}}'
+    assert sync.frame_size(frame) == len(frame.encode())
+    sync.decode_request(frame, max_bytes=len(frame.encode()))
+    with pytest.raises(ProtocolError, match="exceeds") as raised:
+        sync.decode_request(frame, max_bytes=len(frame.encode()) - 1)
+    assert raised.value.request_id == "1"  # the oversized frame's id is still reported
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"id":"1","publish":{"topic":"t","payload":NaN}}',
+        '{"id":"1","publish":{"topic":"t","payload":-Infinity}}',
+        '{"id":"1","publish":{"topic":"t","payload":' + "[" * 50_000 + "]" * 50_000 + "}}",
+        b'{"id":"1","signal_entry":{"state":"\xff"}}',
+    ],
+    ids=["NaN", "Infinity", "deep nesting", "invalid UTF-8"],
+)
+def test_decode_request_refuses_what_other_sdks_could_not_read(frame):
+    with pytest.raises(ProtocolError, match="not JSON"):
+        sync.decode_request(frame)
+
+
+def test_peek_request_id_is_best_effort():
+    assert sync.peek_request_id(b'{"id":"7","x":1}') == "7"
+    assert sync.peek_request_id('{"id":7}') is None
+    assert sync.peek_request_id("[") is None
+    assert sync.peek_request_id(b"\xff") is None
