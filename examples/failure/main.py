@@ -25,7 +25,7 @@ def failure(runenv: RunEnv) -> None:
 
 
 def crash(runenv: RunEnv) -> None:
-    {}["missing-key"]  # noqa: B018 - a KeyError on purpose
+    {}["missing-key"]
 
 
 def error_return(runenv: RunEnv) -> str:
@@ -58,12 +58,14 @@ async def async_ok(runenv: RunEnv, ctx: InitContext) -> None:
 
 
 if __name__ == "__main__":
-    invoke_map({
-        "failure": failure,
-        "crash": crash,
-        "error-return": error_return,
-        "silent-exit": silent_exit,
-        "one-fails": one_fails,
-        "hang": hang,
-        "async-ok": async_ok,
-    })
+    invoke_map(
+        {
+            "failure": failure,
+            "crash": crash,
+            "error-return": error_return,
+            "silent-exit": silent_exit,
+            "one-fails": one_fails,
+            "hang": hang,
+            "async-ok": async_ok,
+        }
+    )

@@ -62,7 +62,9 @@ def load_settings(**flags: Any) -> Settings:
         for key, value in layer.items():
             if key not in known:
                 raise PlanError(
-                    Issue(str(config_file), key, f"unknown setting; expected one of {sorted(known)}")
+                    Issue(
+                        str(config_file), key, f"unknown setting; expected one of {sorted(known)}"
+                    )
                 )
             kind = type(getattr(settings, key))
             settings = replace(settings, **{key: kind(value)})

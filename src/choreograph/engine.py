@@ -6,6 +6,7 @@ daemon); a daemon will call the same function from its task queue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import platform
 import sys
 import time
@@ -94,17 +95,30 @@ def build_requests(spec: RunSpec) -> list[BuildRequest]:
             raise InputError(
                 f"group {group.id!r}: prebuilt artifact {group.artifact!r} is not supported yet"
             )
-        key = repr((group.builder, sorted(group.build_config.items()), group.dependencies,
-                    group.selectors))
+        key = repr(
+            (group.builder, sorted(group.build_config.items()), group.dependencies, group.selectors)
+        )
         if key in by_key:
             req = by_key[key]
-            by_key[key] = BuildRequest(req.plan, req.plan_dir, req.builder,
-                                       (*req.groups, group.id), req.config,
-                                       req.dependencies, req.selectors)
+            by_key[key] = BuildRequest(
+                req.plan,
+                req.plan_dir,
+                req.builder,
+                (*req.groups, group.id),
+                req.config,
+                req.dependencies,
+                req.selectors,
+            )
         else:
-            by_key[key] = BuildRequest(spec.plan, spec.plan_dir, group.builder, (group.id,),
-                                       dict(group.build_config), group.dependencies,
-                                       group.selectors)
+            by_key[key] = BuildRequest(
+                spec.plan,
+                spec.plan_dir,
+                group.builder,
+                (group.id,),
+                dict(group.build_config),
+                group.dependencies,
+                group.selectors,
+            )
     return list(by_key.values())
 
 
@@ -117,8 +131,7 @@ async def build_all(
         builder = pick_builder(request.builder)
         started = time.monotonic()
         ctx = BuildContext(
-            builds_dir=settings.builds_dir,
-            log=lambda line, b=request.builder: sink(progress.BuildLog(b, line)),
+            builds_dir=settings.builds_dir, log=functools.partial(_build_log, sink, request.builder)
         )
         try:
             artifact = await builder.build(request, ctx)
@@ -126,11 +139,22 @@ async def build_all(
             raise
         except OSError as exc:
             raise BuildError(f"plan {spec.plan!r}, groups {request.groups}: {exc}") from exc
-        sink(progress.BuildFinished(request.builder, artifact.build_id, request.groups,
-                                    artifact.from_cache, time.monotonic() - started))
+        sink(
+            progress.BuildFinished(
+                request.builder,
+                artifact.build_id,
+                request.groups,
+                artifact.from_cache,
+                time.monotonic() - started,
+            )
+        )
         for group in request.groups:
             artifacts[group] = artifact
     return artifacts
+
+
+def _build_log(sink: progress.ProgressSink, builder: str, line: str) -> None:
+    sink(progress.BuildLog(builder, line))
 
 
 def _record(spec: RunSpec, run_id: str, started: datetime, **more: Any) -> dict[str, Any]:
@@ -161,34 +185,63 @@ async def execute(
     t0 = time.monotonic()
     layout.write_run_json(_record(spec, run_id, started, status="building"))
     artifacts = await build_all(spec, settings, sink)
-    builds = {g: {"build_id": a.build_id, "builder": a.builder, "from_cache": a.from_cache,
-                  "provenance": a.provenance} for g, a in artifacts.items()}
+    builds = {
+        g: {
+            "build_id": a.build_id,
+            "builder": a.builder,
+            "from_cache": a.from_cache,
+            "provenance": a.provenance,
+        }
+        for g, a in artifacts.items()
+    }
     layout.write_run_json(_record(spec, run_id, started, status="running", builds=builds))
 
     book = OutcomeBook.for_groups({g.id: g.instances for g in spec.groups})
-    sink(progress.RunStarted(run_id, layout.root, spec.plan, spec.case, spec.runner,
-                             {g.id: g.instances for g in spec.groups}))
+    sink(
+        progress.RunStarted(
+            run_id,
+            layout.root,
+            spec.plan,
+            spec.case,
+            spec.runner,
+            {g.id: g.instances for g in spec.groups},
+        )
+    )
 
     def on_fact(fact: Fact) -> None:
         if isinstance(fact, InstanceStarted):
             sink(progress.InstanceStarted(fact.key))
-        elif isinstance(fact, InstanceEvent) and fact.event.kind == "message" \
-                and fact.channel == "stdout":
+        elif (
+            isinstance(fact, InstanceEvent)
+            and fact.event.kind == "message"
+            and fact.channel == "stdout"
+        ):
             sink(progress.Message(fact.key, fact.event.message))
         outcome = book.apply(fact)
         if outcome is not None:
-            sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error,
-                                           outcome.detail))
+            sink(
+                progress.InstanceFinished(
+                    outcome.key, outcome.status, outcome.error, outcome.detail
+                )
+            )
             if options.fail_fast and outcome.status in ("failure", "crash"):
                 stop.request(f"fail-fast: {outcome.key} {outcome.status}")
 
     async with SyncService() as service:
         host, port = service.address
         ctx = RunContext(
-            run_id=run_id, spec=spec, artifacts=artifacts, run_dir=layout.root,
-            instance_dir=layout.instance_dir, temp_dir=layout.temp_dir,
-            sync_host=host, sync_port=port, start_time=started, report=on_fact,
-            stop=stop.event, stop_grace_s=options.stop_grace_s,
+            run_id=run_id,
+            spec=spec,
+            artifacts=artifacts,
+            run_dir=layout.root,
+            instance_dir=layout.instance_dir,
+            temp_dir=layout.temp_dir,
+            sync_host=host,
+            sync_port=port,
+            start_time=started,
+            report=on_fact,
+            stop=stop.event,
+            stop_grace_s=options.stop_grace_s,
         )
         events_topic = run_events_key(run_id, spec.plan, spec.case)
         async with asyncio.TaskGroup() as tg:
@@ -203,20 +256,41 @@ async def execute(
         for outcome in book.stop_remaining(stop.reason):
             sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error, ""))
     result = RunResult(
-        run_id=run_id, run_dir=layout.root, success=book.success and not stop.reason,
-        groups=book.groups(), instances=list(book.instances.values()),
-        stop_reason=stop.reason, seconds=time.monotonic() - t0, builds=builds,
-    )
-    layout.write_run_json(_record(
-        spec, run_id, started, status="success" if result.success else "failure",
-        ended=datetime.now(UTC).isoformat(), seconds=round(result.seconds, 3), builds=builds,
+        run_id=run_id,
+        run_dir=layout.root,
+        success=book.success and not stop.reason,
+        groups=book.groups(),
+        instances=list(book.instances.values()),
         stop_reason=stop.reason,
-        outcome={"success": result.success, "groups": [asdict(g) for g in result.groups],
-                 "instances": {o.key: {"status": o.status, "error": o.error,
-                                       "returncode": o.returncode, "decided_by": o.channel}
-                               for o in result.instances}},
-        argv=sys.argv,
-    ))
+        seconds=time.monotonic() - t0,
+        builds=builds,
+    )
+    layout.write_run_json(
+        _record(
+            spec,
+            run_id,
+            started,
+            status="success" if result.success else "failure",
+            ended=datetime.now(UTC).isoformat(),
+            seconds=round(result.seconds, 3),
+            builds=builds,
+            stop_reason=stop.reason,
+            outcome={
+                "success": result.success,
+                "groups": [asdict(g) for g in result.groups],
+                "instances": {
+                    o.key: {
+                        "status": o.status,
+                        "error": o.error,
+                        "returncode": o.returncode,
+                        "decided_by": o.channel,
+                    }
+                    for o in result.instances
+                },
+            },
+            argv=sys.argv,
+        )
+    )
     return result
 
 

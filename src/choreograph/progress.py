@@ -63,7 +63,13 @@ class Message:
 
 
 ProgressEvent = (
-    RunStarted | BuildFinished | BuildLog | InstanceStarted | InstanceFinished | RunStopping | Message
+    RunStarted
+    | BuildFinished
+    | BuildLog
+    | InstanceStarted
+    | InstanceFinished
+    | RunStopping
+    | Message
 )
 ProgressSink = Callable[[ProgressEvent], None]
 

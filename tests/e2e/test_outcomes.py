@@ -30,8 +30,11 @@ def _pid_alive(pid: int) -> bool:
 def _hanging_pids(run_dir: Path, count: int, timeout: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = [int(m) for f in run_dir.glob("single/*/run.out")
-                for m in re.findall(r"pid (\d+) hanging", f.read_text())]
+        pids = [
+            int(m)
+            for f in run_dir.glob("single/*/run.out")
+            for m in re.findall(r"pid (\d+) hanging", f.read_text())
+        ]
         if len(pids) >= count:
             return pids
         time.sleep(0.1)
@@ -86,8 +89,7 @@ def test_async_test_function(choreo: Choreo) -> None:
 
 def test_timeout_stops_every_instance(choreo: Choreo) -> None:
     started = time.monotonic()
-    proc = choreo("run", "single", "--plan", FAILURE, "--case", "hang", "-i", "3",
-                  "--timeout", "3")
+    proc = choreo("run", "single", "--plan", FAILURE, "--case", "hang", "-i", "3", "--timeout", "3")
     assert proc.returncode == 1
     assert time.monotonic() - started < 30
     assert "timeout after 3s" in proc.stdout
@@ -100,8 +102,21 @@ def test_timeout_stops_every_instance(choreo: Choreo) -> None:
 
 def test_fail_fast_ends_the_run_at_the_first_failure(choreo: Choreo) -> None:
     started = time.monotonic()
-    proc = choreo("run", "single", "--plan", FAILURE, "--case", "hang", "-i", "4",
-                  "--tp", "fail_index=2", "--fail-fast", "--timeout", "120")
+    proc = choreo(
+        "run",
+        "single",
+        "--plan",
+        FAILURE,
+        "--case",
+        "hang",
+        "-i",
+        "4",
+        "--tp",
+        "fail_index=2",
+        "--fail-fast",
+        "--timeout",
+        "120",
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode == 1
     assert elapsed < 20, f"fail-fast took {elapsed:.1f}s"
@@ -112,8 +127,19 @@ def test_fail_fast_ends_the_run_at_the_first_failure(choreo: Choreo) -> None:
 
 
 def test_sigkilled_instance_is_a_crash_at_once_and_fail_fast_ends_the_run(choreo: Choreo) -> None:
-    proc = choreo.popen("run", "single", "--plan", FAILURE, "--case", "hang", "-i", "3",
-                        "--fail-fast", "--timeout", "120")
+    proc = choreo.popen(
+        "run",
+        "single",
+        "--plan",
+        FAILURE,
+        "--case",
+        "hang",
+        "-i",
+        "3",
+        "--fail-fast",
+        "--timeout",
+        "120",
+    )
     try:
         run_dir = _wait_run_dir(choreo)
         victim, *others = _hanging_pids(run_dir, 3)

@@ -42,8 +42,9 @@ def test_pingpong_records_round_trips(choreo: Choreo) -> None:
 
 
 def test_pingpong_enforces_instance_limits(choreo: Choreo) -> None:
-    proc = choreo("run", "single", "--plan", str(EXAMPLES / "pingpong"), "--case", "pingpong",
-                  "-i", "3")
+    proc = choreo(
+        "run", "single", "--plan", str(EXAMPLES / "pingpong"), "--case", "pingpong", "-i", "3"
+    )
     assert proc.returncode == 2
     assert "expected 2 to 2 instances" in proc.stderr and "found 3" in proc.stderr
     assert "manifest.toml:14" in proc.stderr
@@ -54,20 +55,48 @@ def test_params_defaults_and_overrides(choreo: Choreo) -> None:
     proc = choreo("run", "single", "--plan", plan, "--case", "typed")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seen = json.loads(next(choreo.runs()[-1].glob("single/0/params.json")).read_text())
-    assert seen == {"count": 3, "ratio": 0.25, "verbose": False, "greeting": "hello",
-                    "interval_s": 1.5, "layout": {"rows": 2, "cols": [1, 2]}, "label": None}
-    proc = choreo("run", "single", "--plan", plan, "--case", "typed", "--tp", "count=7",
-                  "--tp", "verbose=true", "--tp", "interval=2m", "--tp", "label=x",
-                  "--tp", 'layout=[1, "a"]')
+    assert seen == {
+        "count": 3,
+        "ratio": 0.25,
+        "verbose": False,
+        "greeting": "hello",
+        "interval_s": 1.5,
+        "layout": {"rows": 2, "cols": [1, 2]},
+        "label": None,
+    }
+    proc = choreo(
+        "run",
+        "single",
+        "--plan",
+        plan,
+        "--case",
+        "typed",
+        "--tp",
+        "count=7",
+        "--tp",
+        "verbose=true",
+        "--tp",
+        "interval=2m",
+        "--tp",
+        "label=x",
+        "--tp",
+        'layout=[1, "a"]',
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seen = json.loads(next(choreo.runs()[-1].glob("single/0/params.json")).read_text())
-    assert (seen["count"], seen["verbose"], seen["interval_s"], seen["label"], seen["layout"]) \
-        == (7, True, 120.0, "x", [1, "a"])
+    assert (seen["count"], seen["verbose"], seen["interval_s"], seen["label"], seen["layout"]) == (
+        7,
+        True,
+        120.0,
+        "x",
+        [1, "a"],
+    )
 
 
 def test_bad_param_is_a_precise_input_error(choreo: Choreo) -> None:
-    proc = choreo("run", "single", "--plan", str(EXAMPLES / "params"), "--case", "typed",
-                  "--tp", "count=ten")
+    proc = choreo(
+        "run", "single", "--plan", str(EXAMPLES / "params"), "--case", "typed", "--tp", "count=ten"
+    )
     assert proc.returncode == 2
     assert "count" in proc.stderr and "ten" in proc.stderr and "int" in proc.stderr
     assert not choreo.runs(), "no run may start with invalid params"
@@ -97,7 +126,7 @@ def test_composition_with_two_groups(choreo: Choreo, tmp_path: Path) -> None:
 name = "two groups"
 
 [global]
-plan = "{EXAMPLES / 'sync'}"
+plan = "{EXAMPLES / "sync"}"
 case = "all"
 total_instances = 6
 builder = "exec:python"

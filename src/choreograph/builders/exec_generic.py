@@ -24,8 +24,7 @@ def _argv(config: dict[str, object], name: str, what: str, required: bool) -> li
     value = config.get(name)
     if value is None and not required:
         return []
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(part, str) for part in value)):
+    if not isinstance(value, list) or not value or not all(isinstance(part, str) for part in value):
         raise BuildError(
             f'{what}: [builders."exec:generic"] {name} must be a non-empty list of strings '
             f'(an argument list such as ["./run.sh", "--fast"]), found {value!r}'
@@ -45,19 +44,25 @@ class ExecGenericBuilder:
             raise BuildError(f"{what}: exec:generic does not apply per-group dependencies")
         build = _argv(request.config, "build", what, required=False)
         run = _argv(request.config, "run", what, required=True)
-        key = build_key(request.plan_dir, self.id,
-                        {"build": build, "run": run, "selectors": request.selectors})
+        key = build_key(
+            request.plan_dir, self.id, {"build": build, "run": run, "selectors": request.selectors}
+        )
 
         async def steps(src: Path) -> None:
             if build:
                 ctx.log(f"{' '.join(build)} for plan {request.plan}")
                 await run_tool(build, src, ctx.log, what)
 
-        folder, cached = await staged_build(ctx.builds_dir, self.id, key, request.plan_dir,
-                                            steps)
+        folder, cached = await staged_build(ctx.builds_dir, self.id, key, request.plan_dir, steps)
         src = folder / SOURCE_DIR
         program = run[0]
         if "/" in program and not Path(program).is_absolute():
             program = str((src / program).resolve())
-        return Artifact(builder=self.id, build_id=key, argv=(program, *run[1:]), cwd=str(src),
-                        from_cache=cached, provenance={"build": build, "run": run})
+        return Artifact(
+            builder=self.id,
+            build_id=key,
+            argv=(program, *run[1:]),
+            cwd=str(src),
+            from_cache=cached,
+            provenance={"build": build, "run": run},
+        )

@@ -63,12 +63,15 @@ class ExecNodeBuilder:
             ctx.log(f"{' '.join(command)} for plan {request.plan}")
             await run_tool([*command, "--no-audit", "--no-fund"], src, ctx.log, what)
 
-        folder, cached = await staged_build(ctx.builds_dir, self.id, key, request.plan_dir,
-                                            install)
+        folder, cached = await staged_build(ctx.builds_dir, self.id, key, request.plan_dir, install)
         entry = folder / SOURCE_DIR / main
         if not entry.is_file():
             raise BuildError(f"{what}: the plan's main file {main!r} does not exist")
         return Artifact(
-            builder=self.id, build_id=key, argv=("node", str(entry)), cwd="",
-            from_cache=cached, provenance={"node": node_version(), "lockfile": has_lock},
+            builder=self.id,
+            build_id=key,
+            argv=("node", str(entry)),
+            cwd="",
+            from_cache=cached,
+            provenance={"node": node_version(), "lockfile": has_lock},
         )

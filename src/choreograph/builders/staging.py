@@ -42,8 +42,9 @@ async def staged_build(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
-        shutil.copytree(plan_dir, partial / SOURCE_DIR,
-                        ignore=shutil.ignore_patterns(*IGNORED_DIRS, "*.pyc"))
+        shutil.copytree(
+            plan_dir, partial / SOURCE_DIR, ignore=shutil.ignore_patterns(*IGNORED_DIRS, "*.pyc")
+        )
         await steps(partial / SOURCE_DIR)
         (partial / COMPLETE).write_text(key + "\n")
         if final.exists():  # a concurrent build of the same key won; keep theirs

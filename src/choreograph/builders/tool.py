@@ -28,8 +28,11 @@ async def run_tool(
     if shutil.which(argv[0], path=(env or {}).get("PATH")) is None and not Path(argv[0]).exists():
         raise BuildError(f"{what}: the build tool {argv[0]!r} is not installed (not on PATH)")
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=dict(env) if env is not None else None,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     assert proc.stdout is not None

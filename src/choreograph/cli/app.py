@@ -7,6 +7,7 @@ Exit status: 0 the run succeeded; 1 the run failed (a test outcome); 2 bad input
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import tarfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from choreograph import __version__, workspace
 from choreograph.cli import render
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
-from choreograph.errors import BuildError, ChoreographError, InputError
+from choreograph.errors import BuildError, ChoreographError
 from choreograph.plan import (
     load_composition,
     load_manifest,
@@ -32,8 +33,11 @@ from choreograph.results.layout import find_run, list_runs
 
 T = TypeVar("T")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Choreograph: test plans for distributed systems, run like unit tests.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Choreograph: test plans for distributed systems, run like unit tests.",
+)
 plan_app = typer.Typer(no_args_is_help=True, help="Create, import, list and remove plans.")
 run_app = typer.Typer(no_args_is_help=True, help="Run a plan: one case, or a composition.")
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the home folder.")
@@ -46,11 +50,19 @@ def _settings() -> Settings:
     return load_settings()
 
 
-TpOption = Annotated[list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")]
-TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Run timeout in seconds (default 600).")]
-FailFastOption = Annotated[bool, typer.Option("--fail-fast", help="Stop the whole run at the first failure or crash.")]
+TpOption = Annotated[
+    list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")
+]
+TimeoutOption = Annotated[
+    float | None, typer.Option("--timeout", help="Run timeout in seconds (default 600).")
+]
+FailFastOption = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop the whole run at the first failure or crash.")
+]
 RunnerOption = Annotated[str | None, typer.Option("--runner", help="Runner id, e.g. local:exec.")]
-BuilderOption = Annotated[str | None, typer.Option("--builder", help="Builder id, e.g. exec:python.")]
+BuilderOption = Annotated[
+    str | None, typer.Option("--builder", help="Builder id, e.g. exec:python.")
+]
 MessagesOption = Annotated[bool, typer.Option("--messages", help="Show instances' messages live.")]
 
 
@@ -58,7 +70,9 @@ MessagesOption = Annotated[bool, typer.Option("--messages", help="Show instances
 def run_single(
     plan: Annotated[str, typer.Option("--plan", "-p", help="Plan name or folder.")],
     case: Annotated[str, typer.Option("--case", "-c", help="Test case name.")],
-    instances: Annotated[int | None, typer.Option("--instances", "-i", help="Instance count.")] = None,
+    instances: Annotated[
+        int | None, typer.Option("--instances", "-i", help="Instance count.")
+    ] = None,
     tp: TpOption = None,
     runner: RunnerOption = None,
     builder: BuilderOption = None,
@@ -72,9 +86,18 @@ def run_single(
         plan_dir = workspace.find_plan(plan, settings.plans_dir)
         manifest_file = plan_dir / workspace.MANIFEST
         manifest = load_manifest(manifest_file)
-        return [resolve_single(manifest, plan_dir, case=case, instances=instances,
-                               test_params=parse_test_param_flags(tp or []), builder=builder, runner=runner,
-                               manifest_file=str(manifest_file))]
+        return [
+            resolve_single(
+                manifest,
+                plan_dir,
+                case=case,
+                instances=instances,
+                test_params=parse_test_param_flags(tp or []),
+                builder=builder,
+                runner=runner,
+                manifest_file=str(manifest_file),
+            )
+        ]
 
     _run(resolve, timeout, fail_fast, messages)
 
@@ -93,24 +116,39 @@ def run_composition(
 
     def resolve(settings: Settings) -> list[RunSpec]:
         composition = load_composition(file)
-        plan_dir = workspace.find_plan(composition.global_.plan, settings.plans_dir,
-                                       relative_to=file.resolve().parent)
+        plan_dir = workspace.find_plan(
+            composition.global_.plan, settings.plans_dir, relative_to=file.resolve().parent
+        )
         manifest = load_manifest(plan_dir / workspace.MANIFEST)
-        return resolve_composition(composition, manifest, plan_dir, test_params=parse_test_param_flags(tp or []),
-                                   builder=builder, runner=runner)
+        return resolve_composition(
+            composition,
+            manifest,
+            plan_dir,
+            test_params=parse_test_param_flags(tp or []),
+            builder=builder,
+            runner=runner,
+        )
 
     _run(resolve, timeout, fail_fast, messages)
 
 
-def _run(resolve: Callable[[Settings], list[RunSpec]], timeout: float | None, fail_fast: bool, messages: bool) -> None:
+def _run(
+    resolve: Callable[[Settings], list[RunSpec]],
+    timeout: float | None,
+    fail_fast: bool,
+    messages: bool,
+) -> None:
     try:
         settings = _settings()
         specs = resolve(settings)
         for spec in specs:
             for warning in spec.warnings:
                 render.warn(warning)
-        options = RunOptions(timeout_s=timeout or settings.run_timeout_s, fail_fast=fail_fast,
-                             stop_grace_s=settings.stop_grace_s)
+        options = RunOptions(
+            timeout_s=timeout or settings.run_timeout_s,
+            fail_fast=fail_fast,
+            stop_grace_s=settings.stop_grace_s,
+        )
         results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
     except BuildError as exc:
         render.error(f"build failed: {exc}")
@@ -122,8 +160,9 @@ def _run(resolve: Callable[[Settings], list[RunSpec]], timeout: float | None, fa
         raise typer.Exit(1)
 
 
-async def _execute(spec: RunSpec, settings: Settings, options: RunOptions,
-                   messages: bool) -> RunResult:
+async def _execute(
+    spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
+) -> RunResult:
     stop = StopRequest()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,8 +181,10 @@ async def _execute(spec: RunSpec, settings: Settings, options: RunOptions,
 def plan_create(name: str) -> None:
     """Scaffold a Python plan (manifest + one case) in the plan store."""
     path = _guard(lambda: workspace.create_plan(name, _settings().plans_dir))
-    render.console.print(f"created plan {name} at {path}\n"
-                         f"run it: choreo run single --plan {name} --case quickstart -i 3")
+    render.console.print(
+        f"created plan {name} at {path}\n"
+        f"run it: choreo run single --plan {name} --case quickstart -i 3"
+    )
 
 
 @plan_app.command("import")
@@ -177,9 +218,11 @@ def plan_rm(name: str) -> None:
 @app.command("describe")
 def describe(plan: str) -> None:
     """Show a plan's test cases, instance limits and params."""
+
     def load() -> tuple[Path, object]:
         plan_dir = workspace.find_plan(plan, _settings().plans_dir)
         return plan_dir, load_manifest(plan_dir / workspace.MANIFEST)
+
     plan_dir, manifest = _guard(load)
     render.describe_manifest(plan_dir, manifest)
 
@@ -193,14 +236,19 @@ def runs_list() -> None:
 @app.command("collect")
 def collect(
     run_id: str,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")
+    ] = None,
 ) -> None:
     """Archive a run's folder (run.json and every instance's outputs) as a .tgz."""
     layout = _guard(lambda: find_run(_settings().runs_dir, run_id))
     target = output or Path(f"{layout.run_id}.tgz")
     with tarfile.open(target, "w:gz") as archive:
-        archive.add(layout.root, arcname=layout.run_id,
-                    filter=lambda info: None if "/.tmp" in info.name else info)
+        archive.add(
+            layout.root,
+            arcname=layout.run_id,
+            filter=lambda info: None if "/.tmp" in info.name else info,
+        )
     render.console.print(f"wrote {target} ({target.stat().st_size} bytes)")
 
 
@@ -216,10 +264,8 @@ def sync_service(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     render.console.print(f"sync service listening on {host}:{port}")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(SyncService().serve_forever(host, port))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command("version")

@@ -32,13 +32,13 @@ class LiveProgress:
 
     def __enter__(self) -> LiveProgress:
         if console.is_terminal:
-            self._live = Live(self._status(), console=console, refresh_per_second=8,
-                              transient=True)
+            self._live = Live(self._status(), console=console, refresh_per_second=8, transient=True)
             self._live.__enter__()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._live is not None:
             self._live.__exit__(et, ev, tb)
 
@@ -46,23 +46,33 @@ class LiveProgress:
         done = sum(self.counts.values())
         c = self.counts
         return Text.assemble(
-            ("running ", "bold"), f"{self.started - done}",
-            "  started ", f"{self.started}/{self.total}",
-            ("  ok ", "green"), str(c["success"]),
-            ("  failed ", "red"), str(c["failure"]),
-            ("  crashed ", "bold red"), str(c["crash"]),
-            ("  stopped ", "yellow"), str(c["stopped"]),
+            ("running ", "bold"),
+            f"{self.started - done}",
+            "  started ",
+            f"{self.started}/{self.total}",
+            ("  ok ", "green"),
+            str(c["success"]),
+            ("  failed ", "red"),
+            str(c["failure"]),
+            ("  crashed ", "bold red"),
+            str(c["crash"]),
+            ("  stopped ", "yellow"),
+            str(c["stopped"]),
         )
 
     def __call__(self, event: progress.ProgressEvent) -> None:
         if isinstance(event, progress.RunStarted):
             self.total = sum(event.groups.values())
-            console.print(f"run [bold]{event.run_id}[/]: plan {event.plan}, case {event.case}, "
-                          f"{self.total} instances on {event.runner}")
+            console.print(
+                f"run [bold]{event.run_id}[/]: plan {event.plan}, case {event.case}, "
+                f"{self.total} instances on {event.runner}"
+            )
         elif isinstance(event, progress.BuildFinished):
             cached = "cached" if event.from_cache else f"built in {event.seconds:.1f}s"
-            console.print(f"build {event.build_id} ({event.builder}, groups "
-                          f"{', '.join(event.groups)}): {cached}")
+            console.print(
+                f"build {event.build_id} ({event.builder}, groups "
+                f"{', '.join(event.groups)}): {cached}"
+            )
         elif isinstance(event, progress.BuildLog):
             console.print(f"[dim]{event.builder}: {event.line}[/]")
         elif isinstance(event, progress.InstanceStarted):
@@ -70,8 +80,9 @@ class LiveProgress:
         elif isinstance(event, progress.InstanceFinished):
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
             if event.status in ("failure", "crash"):
-                console.print(f"[{_STYLE[event.status]}]{event.key} {event.status}:[/] "
-                              f"{event.error}")
+                console.print(
+                    f"[{_STYLE[event.status]}]{event.key} {event.status}:[/] {event.error}"
+                )
                 if event.detail:
                     console.print(Text(_indent(event.detail.rstrip()[-2000:]), style="dim"))
         elif isinstance(event, progress.RunStopping):
@@ -92,8 +103,13 @@ def outcome_table(result: RunResult) -> None:
         table.add_column(column, justify="left" if column == "group" else "right")
     for g in result.groups:
         style = "green" if g.success else "red"
-        table.add_row(g.group, Text(f"{g.ok}/{g.total}", style=style), str(g.failed),
-                      str(g.crashed), str(g.stopped))
+        table.add_row(
+            g.group,
+            Text(f"{g.ok}/{g.total}", style=style),
+            str(g.failed),
+            str(g.crashed),
+            str(g.stopped),
+        )
     console.print(table)
     verdict = "[green]succeeded[/]" if result.success else "[red]failed[/]"
     reason = f" ({result.stop_reason})" if result.stop_reason else ""
@@ -118,15 +134,22 @@ def describe_manifest(plan_dir: object, manifest: object) -> None:
     console.print(f"builder {defaults.builder}, runner {defaults.runner}")
     for case in m.testcases:  # type: ignore[attr-defined]
         inst = case.instances
-        console.print(f"\ncase [bold]{case.name}[/]: instances min {inst.min}, max {inst.max}"
-                      + (f", default {inst.default}" if inst.default is not None else ""))
+        console.print(
+            f"\ncase [bold]{case.name}[/]: instances min {inst.min}, max {inst.max}"
+            + (f", default {inst.default}" if inst.default is not None else "")
+        )
         if case.params:
             table = Table(show_edge=False, pad_edge=False)
             for column in ("param", "type", "default", "unit", "description"):
                 table.add_column(column)
             for name, p in case.params.items():
-                table.add_row(name, p.type, "" if p.default is None else str(p.default),
-                              p.unit or "", p.desc or "")
+                table.add_row(
+                    name,
+                    p.type,
+                    "" if p.default is None else str(p.default),
+                    p.unit or "",
+                    p.desc or "",
+                )
             console.print(table)
 
 
@@ -143,7 +166,12 @@ def runs_table(runs_dir: object, run_ids: list[str]) -> None:
     for run_id in run_ids:
         record = json.loads((Path(str(runs_dir)) / run_id / "run.json").read_text())
         spec = record.get("spec", {})
-        table.add_row(run_id, spec.get("plan", ""), spec.get("case", ""),
-                      str(spec.get("total_instances", "")), record.get("status", ""),
-                      str(record.get("seconds", "")))
+        table.add_row(
+            run_id,
+            spec.get("plan", ""),
+            spec.get("case", ""),
+            str(spec.get("total_instances", "")),
+            record.get("status", ""),
+            str(record.get("seconds", "")),
+        )
     console.print(table)

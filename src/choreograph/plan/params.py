@@ -216,13 +216,15 @@ def resolve_params(
                 problem = f"case {case!r} has no test param {key!r}; {known}"
                 if layer.passthrough and warnings is not None:
                     try:
-                        undeclared[key] = Param(type="json" if isinstance(raw, dict | list)
-                                                else "string").coerce(raw)
+                        undeclared[key] = Param(
+                            type="json" if isinstance(raw, dict | list) else "string"
+                        ).coerce(raw)
                     except ValueError as exc:
                         issues.append(Issue(layer.source, where, str(exc), line))
                         continue
-                    warnings.append(Issue(layer.source, where, problem + " (passed as given)",
-                                          line))
+                    warnings.append(
+                        Issue(layer.source, where, problem + " (passed as given)", line)
+                    )
                 else:
                     issues.append(Issue(layer.source, where, problem, line))
                 continue

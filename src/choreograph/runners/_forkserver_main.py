@@ -14,6 +14,7 @@ descriptors (stdout, stderr). Out: ``{"id", "pid"}`` or ``{"id", "error"}`` per 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import importlib
 import json
@@ -39,8 +40,9 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(json.dumps(message).encode())
 
 
-def _child(sock: socket.socket, wakeup: tuple[int, int], req: dict[str, Any],
-           fds: list[int]) -> None:
+def _child(
+    sock: socket.socket, wakeup: tuple[int, int], req: dict[str, Any], fds: list[int]
+) -> None:
     """In the forked child: become the instance, run its script, never return."""
     code: int = 1
     try:
@@ -84,10 +86,8 @@ def _child(sock: socket.socket, wakeup: tuple[int, int], req: dict[str, Any],
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # the pipe may be gone; exit regardless
                 stream.flush()
-            except Exception:  # noqa: BLE001 - the pipe may be gone; exit regardless
-                pass
         os._exit(code)
 
 
@@ -95,10 +95,8 @@ def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     _die_with_parent()
     for name in sys.argv[2:]:
-        try:
+        with contextlib.suppress(Exception):  # a failed preload only costs speed
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a failed preload only costs speed
-            pass
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)

@@ -38,8 +38,12 @@ class _ForkedProcess:
 class ForkServer:
     """One preloaded interpreter that forks instances on request. Use ``async with``."""
 
-    def __init__(self, python: str = sys.executable, env: Mapping[str, str] | None = None,
-                 preload: Sequence[str] = PRELOAD) -> None:
+    def __init__(
+        self,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+        preload: Sequence[str] = PRELOAD,
+    ) -> None:
         self._python = python
         self._env = dict(os.environ if env is None else env)
         self._preload = tuple(preload)
@@ -58,10 +62,16 @@ class ForkServer:
         ours.setblocking(False)
         env = dict(self._env, PYTHONUNBUFFERED="1")
         self._process = await asyncio.create_subprocess_exec(
-            self._python, "-m", "choreograph.runners._forkserver_main",
-            str(theirs.fileno()), *self._preload,
-            env=env, pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=None,
+            self._python,
+            "-m",
+            "choreograph.runners._forkserver_main",
+            str(theirs.fileno()),
+            *self._preload,
+            env=env,
+            pass_fds=(theirs.fileno(),),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=None,
             preexec_fn=die_with_parent,
         )
         theirs.close()

@@ -34,11 +34,18 @@ async def test_forked_instances_behave_like_exec_ones(tmp_path: Path) -> None:
     facts: list[Fact] = []
     async with ForkServer(preload=("json",)) as server:
         sup = Supervisor(facts.append, server)
-        codes = await asyncio.gather(*(
-            sup.run_instance(f"g/{i}", (sys.executable, str(script), "x"),
-                             {"WHO": str(i), "CODE": str(i)}, str(tmp_path), tmp_path / str(i))
-            for i in range(3)
-        ))
+        codes = await asyncio.gather(
+            *(
+                sup.run_instance(
+                    f"g/{i}",
+                    (sys.executable, str(script), "x"),
+                    {"WHO": str(i), "CODE": str(i)},
+                    str(tmp_path),
+                    tmp_path / str(i),
+                )
+                for i in range(3)
+            )
+        )
     assert codes == [0, 1, 2]
     for i in range(3):
         out = (tmp_path / str(i) / "run.out").read_text()
@@ -54,8 +61,9 @@ async def test_uncaught_exception_gives_traceback_and_status_1(tmp_path: Path) -
     script.write_text("raise RuntimeError('boom')\n")
     async with ForkServer(preload=()) as server:
         sup = Supervisor(lambda f: None, server)
-        code = await sup.run_instance("g/0", (sys.executable, str(script)), {}, str(tmp_path),
-                                      tmp_path / "o")
+        code = await sup.run_instance(
+            "g/0", (sys.executable, str(script)), {}, str(tmp_path), tmp_path / "o"
+        )
     assert code == 1
     assert "RuntimeError: boom" in (tmp_path / "o" / "run.err").read_text()
 
@@ -65,8 +73,11 @@ async def test_killed_instance_reports_the_signal(tmp_path: Path) -> None:
     script.write_text("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(600)\n")
     async with ForkServer(preload=()) as server:
         sup = Supervisor(lambda f: None, server)
-        task = asyncio.create_task(sup.run_instance(
-            "g/0", (sys.executable, str(script)), {}, str(tmp_path), tmp_path / "o"))
+        task = asyncio.create_task(
+            sup.run_instance(
+                "g/0", (sys.executable, str(script)), {}, str(tmp_path), tmp_path / "o"
+            )
+        )
         out = tmp_path / "o" / "run.out"
         deadline = time.monotonic() + 10
         while not (out.exists() and out.read_text().strip()) and time.monotonic() < deadline:

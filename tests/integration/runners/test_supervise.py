@@ -23,8 +23,9 @@ sys.stderr.write("warn 1\nwarn 2\n")
 async def test_output_is_teed_and_events_reported(tmp_path: Path) -> None:
     facts: list[Fact] = []
     sup = Supervisor(facts.append)
-    code = await sup.run_instance("g/0", (sys.executable, "-c", EMIT), dict(os.environ),
-                                  str(tmp_path), tmp_path / "out")
+    code = await sup.run_instance(
+        "g/0", (sys.executable, "-c", EMIT), dict(os.environ), str(tmp_path), tmp_path / "out"
+    )
     assert code == 0
     assert isinstance(facts[0], InstanceStarted)
     events = [f.event.kind for f in facts if isinstance(f, InstanceEvent)]
@@ -47,8 +48,11 @@ async def test_stop_all_kills_the_whole_process_tree(tmp_path: Path) -> None:
     )
     facts: list[Fact] = []
     sup = Supervisor(facts.append)
-    task = asyncio.create_task(sup.run_instance("g/0", (sys.executable, "-c", script),
-                                                dict(os.environ), str(tmp_path), tmp_path / "o"))
+    task = asyncio.create_task(
+        sup.run_instance(
+            "g/0", (sys.executable, "-c", script), dict(os.environ), str(tmp_path), tmp_path / "o"
+        )
+    )
     out = tmp_path / "o" / "run.out"
     deadline = time.monotonic() + 10
     while not (out.exists() and out.read_text().strip()) and time.monotonic() < deadline:

@@ -10,16 +10,28 @@ from choreograph.wire.env import RunEnvVars
 
 def _ctx(tmp_path: Path) -> RunContext:
     spec = RunSpec(
-        plan="p", plan_dir=tmp_path, case="c", runner="local:exec",
-        groups=(GroupSpec("a", 2, {"x": "1"}, "exec:python"),
-                GroupSpec("b", 3, {"x": "2", "y": "z"}, "exec:python")),
+        plan="p",
+        plan_dir=tmp_path,
+        case="c",
+        runner="local:exec",
+        groups=(
+            GroupSpec("a", 2, {"x": "1"}, "exec:python"),
+            GroupSpec("b", 3, {"x": "2", "y": "z"}, "exec:python"),
+        ),
     )
     art = Artifact("exec:python", "id", ("python", "main.py"), str(tmp_path), env={"EXTRA": "1"})
     return RunContext(
-        run_id="r", spec=spec, artifacts={"a": art, "b": art}, run_dir=tmp_path,
-        instance_dir=lambda k: tmp_path / k, temp_dir=lambda k: tmp_path / "tmp" / k,
-        sync_host="127.0.0.1", sync_port=9, start_time=datetime(2026, 1, 1, tzinfo=UTC),
-        report=lambda f: None, stop=asyncio.Event(),
+        run_id="r",
+        spec=spec,
+        artifacts={"a": art, "b": art},
+        run_dir=tmp_path,
+        instance_dir=lambda k: tmp_path / k,
+        temp_dir=lambda k: tmp_path / "tmp" / k,
+        sync_host="127.0.0.1",
+        sync_port=9,
+        start_time=datetime(2026, 1, 1, tzinfo=UTC),
+        report=lambda f: None,
+        stop=asyncio.Event(),
     )
 
 

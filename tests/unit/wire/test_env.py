@@ -7,12 +7,21 @@ from choreograph.wire.env import RunEnvVars, decode_params, encode_params, parse
 
 def _vars(**over: object) -> RunEnvVars:
     base = dict(
-        test_plan="p", test_case="c", test_run="r1", test_instance_count=5,
-        test_group_id="g", test_group_instance_count=3, test_outputs_path="/o",
-        test_temp_path="/t", test_subnet="127.1.0.0/16",
+        test_plan="p",
+        test_case="c",
+        test_run="r1",
+        test_instance_count=5,
+        test_group_id="g",
+        test_group_instance_count=3,
+        test_outputs_path="/o",
+        test_temp_path="/t",
+        test_subnet="127.1.0.0/16",
         test_start_time=datetime(2026, 11, 23, 19, 0, 1, 250000, tzinfo=UTC),
-        sync_service_host="127.0.0.1", sync_service_port=4321,
-        test_instance_params={"a": "1", "b": "x y"}, group_index=2, global_index=4,
+        sync_service_host="127.0.0.1",
+        sync_service_port=4321,
+        test_instance_params={"a": "1", "b": "x y"},
+        group_index=2,
+        global_index=4,
     )
     base.update(over)
     return RunEnvVars(**base)  # type: ignore[arg-type]
@@ -42,7 +51,9 @@ def test_params_codec_handles_empty_and_equals_in_values() -> None:
 
 def test_start_time_parses_go_forms() -> None:
     assert parse_start_time("2026-11-23T19:00:01Z") == datetime(2026, 11, 23, 19, 0, 1, tzinfo=UTC)
-    assert parse_start_time("2026-11-23T20:00:01+01:00") == datetime(2026, 11, 23, 19, 0, 1, tzinfo=UTC)
+    assert parse_start_time("2026-11-23T20:00:01+01:00") == datetime(
+        2026, 11, 23, 19, 0, 1, tzinfo=UTC
+    )
 
 
 def test_missing_variable_is_named() -> None:

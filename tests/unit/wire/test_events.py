@@ -20,8 +20,10 @@ def test_foreign_sdk_lines() -> None:
     # sdk-js (winston JSON) and sdk-go (zap JSON) put the event under "event" beside
     # their own fields.
     js = '{"level":"info","message":"","event":{"success_event":{"group":"single"}}}'
-    go = ('{"ts":1700000000.1,"msg":"","group_id":"g","run_id":"r",'
-          '"event":{"failure_event":{"group":"g","error":"bad"}}}')
+    go = (
+        '{"ts":1700000000.1,"msg":"","group_id":"g","run_id":"r",'
+        '"event":{"failure_event":{"group":"g","error":"bad"}}}'
+    )
     assert parse_line(js) == Event("success", group="single")
     parsed = parse_line(go)
     assert parsed is not None and parsed.kind == "failure" and parsed.error == "bad"
