@@ -26,7 +26,9 @@ def run_once(n: int, home: str) -> float:
     started = time.perf_counter()
     proc = subprocess.run(
         ["choreo", "run", "single", "--plan", str(PLAN), "--case", "noop", "-i", str(n)],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
@@ -52,8 +54,11 @@ def main() -> None:
         for n in sizes:
             times = [run_once(n, home) for _ in range(args.repeat)]
             medians[n] = statistics.median(times)
-            print(f"{n:5d} instances: median {medians[n]:6.2f} s  "
-                  f"(runs: {', '.join(f'{t:.2f}' for t in times)})", flush=True)
+            print(
+                f"{n:5d} instances: median {medians[n]:6.2f} s  "
+                f"(runs: {', '.join(f'{t:.2f}' for t in times)})",
+                flush=True,
+            )
     base = medians.get(1)
     print(f"bare `python -c pass`: {bare_interpreter_ms():.1f} ms")
     if base is not None:

@@ -6,6 +6,7 @@ daemon); a daemon will call the same function from its task queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import platform
 import sys
@@ -227,7 +228,12 @@ async def execute(
             if options.fail_fast and outcome.status in ("failure", "crash"):
                 stop.request(f"fail-fast: {outcome.key} {outcome.status}")
 
-    async with SyncService() as service:
+    service = SyncService()
+    # A runner whose instances live elsewhere (namespaces, containers) says where the
+    # service must listen for them to reach it; the default is loopback.
+    await service.start(getattr(runner, "sync_listen_host", "127.0.0.1"), 0)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(service.stop)
         host, port = service.address
         ctx = RunContext(
             run_id=run_id,

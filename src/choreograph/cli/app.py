@@ -282,5 +282,21 @@ def _guard(fn: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
 
 
+def _register_command_modules() -> None:
+    """Each ``cli/cmd_<topic>.py`` module adds its commands with ``register(app)``, so a
+    feature brings its commands without editing this file."""
+    import importlib
+    import pkgutil
+
+    import choreograph.cli as package
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        if module.startswith("cmd_"):
+            importlib.import_module(f"choreograph.cli.{module}").register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     app()
