@@ -11,7 +11,7 @@ import functools
 import platform
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from choreograph import __version__, plugins, progress
 from choreograph.builders.base import BuildContext, Builder
 from choreograph.config import Settings
 from choreograph.errors import BuildError, InputError
-from choreograph.plan.facts import Fact, InstanceEvent, InstanceStarted
+from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
 from choreograph.plan.spec import Artifact, BuildRequest, RunSpec
 from choreograph.results.layout import RunLayout, new_run_id
 from choreograph.results.outcomes import GroupOutcome, InstanceOutcome, OutcomeBook
@@ -209,15 +209,12 @@ async def execute(
         )
     )
 
-    def on_fact(fact: Fact) -> None:
-        if isinstance(fact, InstanceStarted):
-            sink(progress.InstanceStarted(fact.key))
-        elif (
-            isinstance(fact, InstanceEvent)
-            and fact.event.kind == "message"
-            and fact.channel == "stdout"
-        ):
-            sink(progress.Message(fact.key, fact.event.message))
+    # A runner whose instances live elsewhere (namespaces, containers) says where the
+    # service must listen for them to reach it (sync_listen_host); the default is loopback.
+    service = SyncService()
+    follower = _RunEventsFollower(service, run_events_key(run_id, spec.plan, spec.case))
+
+    def decide(fact: Fact) -> None:
         outcome = book.apply(fact)
         if outcome is not None:
             sink(
@@ -228,9 +225,30 @@ async def execute(
             if options.fail_fast and outcome.status in ("failure", "crash"):
                 stop.request(f"fail-fast: {outcome.key} {outcome.status}")
 
-    service = SyncService()
-    # A runner whose instances live elsewhere (namespaces, containers) says where the
-    # service must listen for them to reach it; the default is loopback.
+    settling: set[asyncio.Task[None]] = set()
+
+    async def settle_exit(fact: InstanceExited) -> None:
+        # An instance publishes its outcome on run_events before it exits, but our reader
+        # of that topic may not have seen it yet: catch up before calling it a crash.
+        await follower.wait_caught_up(timeout=2.0)
+        decide(fact)
+
+    def on_fact(fact: Fact) -> None:
+        if isinstance(fact, InstanceStarted):
+            sink(progress.InstanceStarted(fact.key))
+        elif (
+            isinstance(fact, InstanceEvent)
+            and fact.event.kind == "message"
+            and fact.channel == "stdout"
+        ):
+            sink(progress.Message(fact.key, fact.event.message))
+        if isinstance(fact, InstanceExited) and not book.instances[fact.key].final:
+            task = asyncio.get_running_loop().create_task(settle_exit(fact))
+            settling.add(task)
+            task.add_done_callback(settling.discard)
+        else:
+            decide(fact)
+
     await service.start(getattr(runner, "sync_listen_host", "127.0.0.1"), 0)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(service.stop)
@@ -249,14 +267,19 @@ async def execute(
             stop=stop.event,
             stop_grace_s=options.stop_grace_s,
         )
-        events_topic = run_events_key(run_id, spec.plan, spec.case)
         async with asyncio.TaskGroup() as tg:
             helpers = [
-                tg.create_task(_follow_run_events(service, events_topic, on_fact, book)),
+                tg.create_task(follower.follow(decide)),
                 tg.create_task(_stop_after(options.timeout_s, stop)),
                 tg.create_task(_mark_stopped(stop, book, sink)),
             ]
-            await _run_then(runner.run(ctx), helpers)
+            try:
+                await runner.run(ctx)
+                while settling:
+                    await asyncio.gather(*settling)
+            finally:
+                for task in helpers:
+                    task.cancel()
 
     if stop.reason:
         for outcome in book.stop_remaining(stop.reason):
@@ -300,22 +323,32 @@ async def execute(
     return result
 
 
-async def _run_then(main: Awaitable[None], helpers: list[asyncio.Task[None]]) -> None:
-    try:
-        await main
-    finally:
-        for task in helpers:
-            task.cancel()
+class _RunEventsFollower:
+    """Reads ``run_events`` in-process: events count like stdout ones (the outcome book
+    deduplicates), and an exiting instance can wait until its last publication is read."""
 
+    def __init__(self, service: SyncService, topic: str) -> None:
+        self._service = service
+        self._topic = topic
+        self._consumed = 0
+        self._moved = asyncio.Event()
 
-async def _follow_run_events(
-    service: SyncService, topic: str, on_fact: Any, book: OutcomeBook
-) -> None:
-    """Events published on ``run_events`` count like stdout ones (deduplicated in the book)."""
-    async for payload in service.subscribe(topic):
-        event = parse_event(payload)
-        if event is not None and event.instance in book.instances:
-            on_fact(InstanceEvent(key=event.instance, event=event, channel="sync"))
+    async def follow(self, decide: Callable[[Fact], None]) -> None:
+        async for payload in self._service.subscribe(self._topic):
+            self._consumed += 1
+            self._moved.set()
+            event = parse_event(payload)
+            if event is not None:
+                # Choreograph's SDK names the instance; foreign SDKs name only the group.
+                decide(InstanceEvent(key=event.instance, event=event, channel="sync"))
+
+    async def wait_caught_up(self, timeout: float) -> None:
+        target = self._service.published(self._topic)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._consumed < target:
+                    self._moved.clear()
+                    await self._moved.wait()
 
 
 async def _stop_after(seconds: float, stop: StopRequest) -> None:

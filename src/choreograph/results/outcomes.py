@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.wire.events import Event
 
 Status = Literal["pending", "running", "success", "failure", "crash", "stopped"]
 FINAL: frozenset[str] = frozenset({"success", "failure", "crash", "stopped"})
@@ -62,9 +63,17 @@ class GroupOutcome:
 
 @dataclass
 class OutcomeBook:
-    """Tracks every instance of a run; ``apply`` returns the outcome when a fact made it final."""
+    """Tracks every instance of a run; ``apply`` returns the outcome when a fact made it final.
+
+    Foreign SDKs publish events on ``run_events`` without saying which instance sent them
+    (only the group). Such an event waits in its group's pool: the same event arriving
+    from an instance's stdout consumes it (so it is not counted twice), and an instance
+    that exits without a stdout outcome takes its group's oldest pooled one (its stdout
+    was lost, but it did report).
+    """
 
     instances: dict[str, InstanceOutcome] = field(default_factory=dict)
+    unattributed: dict[str, list[Event]] = field(default_factory=dict)
 
     @classmethod
     def for_groups(cls, groups: dict[str, int]) -> OutcomeBook:
@@ -76,6 +85,10 @@ class OutcomeBook:
         return book
 
     def apply(self, fact: Fact) -> InstanceOutcome | None:
+        if isinstance(fact, InstanceEvent) and not fact.key:
+            if fact.event.terminal and fact.event.group in self._groups():
+                self.unattributed.setdefault(fact.event.group, []).append(fact.event)
+            return None
         outcome = self.instances.get(fact.key)
         if outcome is None or outcome.final:
             if outcome is not None and isinstance(fact, InstanceExited):
@@ -88,17 +101,35 @@ class OutcomeBook:
             event = fact.event
             if not event.terminal:
                 return None
+            if fact.channel == "stdout":
+                self._consume_pooled(outcome.group, event)
             outcome.status = "failure" if event.kind == "failure" else event.kind  # type: ignore[assignment]
             outcome.error = event.error
             outcome.detail = event.stacktrace
             outcome.channel = fact.channel
             return outcome
         outcome.returncode = fact.returncode
+        pooled = self.unattributed.get(outcome.group)
+        if pooled:
+            event = pooled.pop(0)
+            outcome.status = event.kind  # type: ignore[assignment]
+            outcome.error, outcome.detail, outcome.channel = event.error, event.stacktrace, "sync"
+            return outcome
         outcome.status = "crash"
         outcome.error = f"exited without an outcome event ({describe_exit(fact.returncode)})"
         outcome.detail = fact.stderr_tail
         outcome.channel = "exit"
         return outcome
+
+    def _groups(self) -> set[str]:
+        return {o.group for o in self.instances.values()}
+
+    def _consume_pooled(self, group: str, event: Event) -> None:
+        pooled = self.unattributed.get(group, [])
+        for index, candidate in enumerate(pooled):
+            if (candidate.kind, candidate.error) == (event.kind, event.error):
+                del pooled[index]
+                return
 
     def stop_remaining(self, reason: str) -> list[InstanceOutcome]:
         """Mark every instance without a final outcome as stopped, for ``reason``."""

@@ -173,6 +173,11 @@ class SyncService:
         """
         return _decoded(self._topics.get(topic))
 
+    def published(self, topic: str) -> int:
+        """How many payloads ``topic`` holds: lets an in-process reader tell when it has
+        caught up with everything published so far."""
+        return len(self._topics.get(topic))
+
     async def signal_entry(self, state: str) -> int:
         """Increment ``state``'s counter; return the new count."""
         return self._states.get(state).signal_entry()

@@ -61,3 +61,29 @@ def test_run_succeeds_only_when_all_succeed() -> None:
 
 def test_unknown_instance_is_ignored() -> None:
     assert _book().apply(InstanceEvent("zzz/9", Event("success"), "sync")) is None
+
+
+def test_unattributed_sync_event_deduplicates_with_stdout() -> None:
+    # sdk-js/sdk-go publish {success_event: {group}} without an instance id
+    book = _book()
+    assert book.apply(InstanceEvent("", Event("success", group="a"), "sync")) is None
+    out = book.apply(InstanceEvent("a/0", Event("success", group="a"), "stdout"))
+    assert out is not None and out.status == "success"
+    # the pooled copy was consumed: a/1 exiting silently is a crash, not a second success
+    out = book.apply(InstanceExited("a/1", 1, "", 1.0))
+    assert out is not None and out.status == "crash"
+
+
+def test_unattributed_sync_event_decides_an_instance_whose_stdout_was_lost() -> None:
+    book = _book()
+    book.apply(InstanceEvent("", Event("failure", group="a", error="bad"), "sync"))
+    out = book.apply(InstanceExited("a/1", -9, "", 1.0))
+    assert out is not None and (out.status, out.error, out.channel) == ("failure", "bad", "sync")
+    assert book.groups()[0].failed == 1 and book.groups()[0].crashed == 0
+
+
+def test_unattributed_event_of_an_unknown_group_is_ignored() -> None:
+    book = _book()
+    book.apply(InstanceEvent("", Event("success", group="zzz"), "sync"))
+    out = book.apply(InstanceExited("a/0", 0, "", 1.0))
+    assert out is not None and out.status == "crash"
