@@ -78,6 +78,8 @@ def resolve_single(
     )
     return RunSpec(
         plan=manifest.name,
+        enabled_builders=tuple(manifest.enabled_builders()),
+        enabled_runners=tuple(manifest.enabled_runners()),
         plan_dir=plan_dir,
         case=case,
         runner=chosen_runner,
@@ -141,6 +143,8 @@ def _run_spec(
     g = comp.global_
     return RunSpec(
         plan=manifest.name,
+        enabled_builders=tuple(manifest.enabled_builders()),
+        enabled_runners=tuple(manifest.enabled_runners()),
         plan_dir=plan_dir,
         case=g.case,
         runner=runner,

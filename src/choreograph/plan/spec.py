@@ -50,6 +50,9 @@ class RunSpec:
     groups: tuple[GroupSpec, ...]
     run_config: dict[str, Any] = field(default_factory=dict)
     composition_file: str = ""
+    enabled_builders: tuple[str, ...] = ()
+    enabled_runners: tuple[str, ...] = ()
+    """What the plan's manifest enables, for errors that suggest what to run instead."""
     warnings: tuple[str, ...] = ()
     """Things resolution accepted but the user should see (undeclared params, …)."""
     disable_metrics: bool = False
