@@ -56,6 +56,29 @@ class Connection:
     @classmethod
     async def open(cls, host: str, port: int, *, timeout: float | None) -> Connection:
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.05
+        while True:
+            try:
+                return cls(await cls._handshake(address, deadline), address)
+            except ConnectionRefusedError as exc:
+                # The service may not be listening yet (started alongside the instances);
+                # keep knocking until the deadline.
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= delay:
+                    raise SyncError(
+                        f"cannot connect to the sync service at {address}: {exc} "
+                        f"(kept trying for {timeout:g} s)"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    async def _handshake(address: str, deadline: float | None) -> ClientConnection:
+        remaining = (
+            None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.1)
+        )
         try:
             # No proxy (the service is on the control network), no compression (small frames,
             # CPU matters with many instances per host), no size limit (history replays can be
@@ -68,13 +91,15 @@ class Connection:
                 compression=None,
                 max_size=None,
                 ping_interval=None,
-                open_timeout=timeout,
+                open_timeout=remaining,
             )
+        except ConnectionRefusedError:
+            raise
         except (OSError, WebSocketException) as exc:
             raise SyncError(
                 f"cannot connect to the sync service at {address}: {exc or type(exc).__name__}"
             ) from exc
-        return cls(ws, address)
+        return ws
 
     @property
     def closed(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Generic, Literal, NoReturn, TypeVar, cast
 from choreograph.errors import InputError, SyncError
 from choreograph.sdk._blocking import BlockingSyncClient
 from choreograph.sdk._runenv import RunEnv
-from choreograph.sdk._sync import SyncClient
+from choreograph.sdk._sync import SyncClient, connect_timeout
 from choreograph.wire.topics import NETWORK_INITIALIZED
 
 TestFunction = Callable[..., object]
@@ -57,6 +57,7 @@ class Outcome:
 
     def record(self, runenv: RunEnv) -> int:
         """Record the outcome event; return the process exit code."""
+        runenv.flush_metrics()  # on disk before the host hears the outcome, crash or not
         if self.kind == "success":
             runenv.record_success()
             return 0
@@ -139,7 +140,7 @@ def _unreachable(runenv: RunEnv, exc: SyncError) -> int:
 
 def _run_blocking(runenv: RunEnv, fn: TestFunction | None, unknown: str) -> int:
     try:
-        client = BlockingSyncClient.connect(runenv)
+        client = BlockingSyncClient.connect(runenv, timeout=connect_timeout())
     except SyncError as exc:
         return _unreachable(runenv, exc)
     runenv.attach(client)
@@ -163,7 +164,7 @@ def _run_blocking(runenv: RunEnv, fn: TestFunction | None, unknown: str) -> int:
 
 async def _run_async(runenv: RunEnv, fn: TestFunction) -> int:
     try:
-        client = await SyncClient.connect(runenv)
+        client = await SyncClient.connect(runenv, timeout=connect_timeout())
     except SyncError as exc:
         return _unreachable(runenv, exc)
     runenv.attach(client)

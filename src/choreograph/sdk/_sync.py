@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Generator
 from types import TracebackType
@@ -26,7 +27,21 @@ from choreograph.wire.topics import RUN_EVENTS, run_events_key, state_key, topic
 Scope = tuple[str, str, str]
 """``(run, plan, case)``: the keyspace a client's states and topics live in."""
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CONNECT_TIMEOUT = 60.0
+"""Generous on purpose: hundreds of instances starting at once on a small host can keep
+the service (and the handshake) waiting for many seconds; that is load, not failure.
+``CHOREO_SYNC_CONNECT_TIMEOUT`` (seconds) overrides it for ``invoke``."""
+
+
+def connect_timeout() -> float:
+    """The connect timeout ``invoke`` uses: the environment's, else the default."""
+    text = os.environ.get("CHOREO_SYNC_CONNECT_TIMEOUT", "")
+    try:
+        return float(text) if text else DEFAULT_CONNECT_TIMEOUT
+    except ValueError:
+        return DEFAULT_CONNECT_TIMEOUT
+
+
 EVENT_FLUSH_TIMEOUT = 10.0
 """How long :meth:`SyncClient.close` waits for recorded events to be acknowledged."""
 

@@ -138,7 +138,7 @@ async def test_connection_loss_fails_a_blocked_call() -> None:
 async def test_unreachable_service_leaves_no_thread() -> None:
     def scenario() -> None:
         with pytest.raises(SyncError, match="cannot connect"):
-            BlockingSyncClient.connect("127.0.0.1", 1)
+            BlockingSyncClient.connect("127.0.0.1", 1, timeout=0.5)
 
     await in_thread(scenario)
     assert sdk_threads() == []

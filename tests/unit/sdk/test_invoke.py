@@ -51,6 +51,7 @@ async def run_instance(
             sync_service_host=address[0],
             sync_service_port=address[1],
         ).to_env()
+        | {"CHOREO_SYNC_CONNECT_TIMEOUT": "1"}
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
