@@ -57,7 +57,6 @@ class Outcome:
 
     def record(self, runenv: RunEnv) -> int:
         """Record the outcome event; return the process exit code."""
-        runenv.flush_metrics()  # on disk before the host hears the outcome, crash or not
         if self.kind == "success":
             runenv.record_success()
             return 0
