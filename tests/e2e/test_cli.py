@@ -60,3 +60,52 @@ def test_broken_composition_names_file_line_and_field(choreo: Choreo, tmp_path: 
     proc = choreo("run", "composition", "-f", str(comp))
     assert proc.returncode == 2
     assert "c.toml:8" in proc.stderr and "colour" in proc.stderr
+
+
+def test_standalone_sync_service_serves_the_protocol(choreo: Choreo) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "choreograph.cli",
+            "sync-service",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=choreo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/", open_timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with ws:
+            ws.send(json.dumps({"id": "1", "publish": {"topic": "t", "payload": {"a": 1}}}))
+            assert json.loads(ws.recv(timeout=5)) == {"id": "1", "error": "", "publish": {"seq": 1}}
+            ws.send(json.dumps({"id": "2", "subscribe": {"topic": "t"}}))
+            reply = json.loads(ws.recv(timeout=5))
+            assert reply["id"] == "2" and json.loads(reply["subscribe"]) == {"a": 1}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
