@@ -232,6 +232,7 @@ async def execute(
                         "error": o.error,
                         "returncode": o.returncode,
                         "decided_by": o.channel,
+                        **({"stderr_tail": o.stderr_tail} if o.status != "success" else {}),
                     }
                     for o in result.instances
                 },

@@ -13,6 +13,7 @@ BUILDERS: dict[str, str] = {
     "exec:python": "choreograph.builders.exec_python:ExecPythonBuilder",
     "exec:node": "choreograph.builders.exec_node:ExecNodeBuilder",
     "exec:generic": "choreograph.builders.exec_generic:ExecGenericBuilder",
+    "exec:go": "choreograph.builders.exec_go:ExecGoBuilder",
 }
 RUNNERS: dict[str, str] = {
     "local:exec": "choreograph.runners.local_exec:LocalExecRunner",

@@ -41,6 +41,8 @@ class InstanceOutcome:
     returncode: int | None = None
     channel: str = ""
     """Which channel decided the outcome: stdout, sync, exit or stop."""
+    stderr_tail: str = ""
+    """The last lines the instance wrote to stderr (a Go panic's message lands there)."""
 
     @property
     def final(self) -> bool:
@@ -66,14 +68,22 @@ class OutcomeBook:
     """Tracks every instance of a run; ``apply`` returns the outcome when a fact made it final.
 
     Foreign SDKs publish events on ``run_events`` without saying which instance sent them
-    (only the group). Such an event waits in its group's pool: the same event arriving
-    from an instance's stdout consumes it (so it is not counted twice), and an instance
-    that exits without a stdout outcome takes its group's oldest pooled one (its stdout
-    was lost, but it did report).
+    (only the group), and log the same event on stdout. The two copies are matched per
+    group, whichever comes first: a ``run_events`` copy without its stdout twin waits in
+    the group's pool, a stdout copy without its ``run_events`` twin waits in the group's
+    debts, and a later twin cancels the waiting one. Every foreign terminal event on
+    stdout is matched, even one that came after its instance's outcome was decided (sdk-js
+    records a success after a recorded failure). An instance that exits without a stdout
+    outcome takes its group's oldest pooled event: its stdout was lost, but it did report.
+    Without the debts, a ``run_events`` copy arriving after its stdout twin would stay
+    pooled and be handed to another instance that crashed silently.
     """
 
     instances: dict[str, InstanceOutcome] = field(default_factory=dict)
     unattributed: dict[str, list[Event]] = field(default_factory=dict)
+    """Per group: foreign ``run_events`` terminal events whose stdout twin is not in yet."""
+    owed: dict[str, list[Event]] = field(default_factory=dict)
+    """Per group: foreign stdout terminal events whose ``run_events`` twin is not in yet."""
 
     @classmethod
     def for_groups(cls, groups: dict[str, int]) -> OutcomeBook:
@@ -86,13 +96,26 @@ class OutcomeBook:
 
     def apply(self, fact: Fact) -> InstanceOutcome | None:
         if isinstance(fact, InstanceEvent) and not fact.key:
-            if fact.event.terminal and fact.event.group in self._groups():
-                self.unattributed.setdefault(fact.event.group, []).append(fact.event)
+            event = fact.event
+            if event.terminal and event.group in self._groups():
+                if not _take_twin(self.owed.get(event.group, []), event):
+                    self.unattributed.setdefault(event.group, []).append(event)
             return None
         outcome = self.instances.get(fact.key)
+        if (
+            outcome is not None
+            and isinstance(fact, InstanceEvent)
+            and fact.channel == "stdout"
+            and fact.event.terminal
+            and not fact.event.instance
+        ):
+            # A foreign SDK's stdout copy: its run_events twin must not be pooled later.
+            if not _take_twin(self.unattributed.get(outcome.group, []), fact.event):
+                self.owed.setdefault(outcome.group, []).append(fact.event)
         if outcome is None or outcome.final:
             if outcome is not None and isinstance(fact, InstanceExited):
                 outcome.returncode = fact.returncode
+                outcome.stderr_tail = fact.stderr_tail
             return None
         if isinstance(fact, InstanceStarted):
             outcome.status = "running"
@@ -101,14 +124,13 @@ class OutcomeBook:
             event = fact.event
             if not event.terminal:
                 return None
-            if fact.channel == "stdout":
-                self._consume_pooled(outcome.group, event)
             outcome.status = "failure" if event.kind == "failure" else event.kind  # type: ignore[assignment]
             outcome.error = event.error
             outcome.detail = event.stacktrace
             outcome.channel = fact.channel
             return outcome
         outcome.returncode = fact.returncode
+        outcome.stderr_tail = fact.stderr_tail
         pooled = self.unattributed.get(outcome.group)
         if pooled:
             event = pooled.pop(0)
@@ -123,13 +145,6 @@ class OutcomeBook:
 
     def _groups(self) -> set[str]:
         return {o.group for o in self.instances.values()}
-
-    def _consume_pooled(self, group: str, event: Event) -> None:
-        pooled = self.unattributed.get(group, [])
-        for index, candidate in enumerate(pooled):
-            if (candidate.kind, candidate.error) == (event.kind, event.error):
-                del pooled[index]
-                return
 
     def stop_remaining(self, reason: str) -> list[InstanceOutcome]:
         """Mark every instance without a final outcome as stopped, for ``reason``."""
@@ -165,3 +180,12 @@ class OutcomeBook:
     @property
     def success(self) -> bool:
         return all(o.status == "success" for o in self.instances.values())
+
+
+def _take_twin(waiting: list[Event], event: Event) -> bool:
+    """Remove the first event of ``waiting`` that is ``event``'s twin; say whether one was."""
+    for index, candidate in enumerate(waiting):
+        if (candidate.kind, candidate.error) == (event.kind, event.error):
+            del waiting[index]
+            return True
+    return False

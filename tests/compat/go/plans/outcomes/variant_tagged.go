@@ -1,0 +1,6 @@
+//go:build choreo_tagged
+// +build choreo_tagged
+
+package main
+
+const variant = "tagged"
