@@ -178,3 +178,15 @@ instances = {{ count = 1 }}
     assert proc.returncode == 3
     assert "groups pinned" in proc.stderr
     assert "github.com/google/uuid" in proc.stderr and "v9.9.9" in proc.stderr
+
+
+def test_two_groups_on_two_versions_of_one_module(go_choreo: GoChoreo) -> None:
+    composition = PLANS / "versions" / "composition.toml"
+    proc = go_choreo("run", "composition", "-f", str(composition))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = go_choreo.last_run()
+    assert {g["group"]: g["ok"] for g in record["outcome"]["groups"]} == {"old": 2, "new": 2}
+    for group, version in (("old", "v0.8.1"), ("new", "v0.9.1")):
+        modules = record["builds"][group]["provenance"]["modules"]
+        line = next(m for m in modules if m.startswith("github.com/pkg/errors"))
+        assert line.endswith(version), line

@@ -1,0 +1,8 @@
+module github.com/choreograph/compat/versions
+
+go 1.16
+
+require (
+	github.com/pkg/errors v0.9.1
+	github.com/testground/sdk-go v0.3.1-0.20211012114808-49c90fa75405
+)
