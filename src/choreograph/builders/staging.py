@@ -1,7 +1,7 @@
 """Content-addressed build folders: copy the plan's sources, run the build steps, and
 publish the folder under its key only when every step succeeded.
 
-A build is made in ``<key>.partial-<pid>`` and renamed into place at the end, so a
+A build is made in ``<key>.partial-<pid>-<random>`` and renamed into place at the end, so a
 failed or interrupted build never leaves something a later run would reuse.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -38,19 +39,23 @@ async def staged_build(
     final = root / key
     if (final / COMPLETE).is_file():
         return final, True
-    partial = root / f"{key}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    # Unique per build, not just per process: two builds of one key may run at once.
+    partial = Path(tempfile.mkdtemp(prefix=f"{key}.partial-{os.getpid()}-", dir=root))
+    partial.chmod(0o755)  # mkdtemp's 0700 would make the published build private
     try:
         shutil.copytree(
             plan_dir, partial / SOURCE_DIR, ignore=shutil.ignore_patterns(*IGNORED_DIRS, "*.pyc")
         )
         await steps(partial / SOURCE_DIR)
         (partial / COMPLETE).write_text(key + "\n")
-        if final.exists():  # a concurrent build of the same key won; keep theirs
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
+        try:
             os.replace(partial, final)
+        except OSError:
+            if not (final / COMPLETE).is_file():
+                raise
+            # A concurrent build of the same key finished first: keep theirs.
+            shutil.rmtree(partial, ignore_errors=True)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

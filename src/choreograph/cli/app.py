@@ -111,6 +111,9 @@ def run_composition(
     timeout: TimeoutOption = None,
     fail_fast: FailFastOption = False,
     messages: MessagesOption = False,
+    build_only: Annotated[
+        bool, typer.Option("--build-only", help="Build every group, run nothing.")
+    ] = False,
 ) -> None:
     """Run a composition: several groups, each with its own params and build settings."""
 
@@ -129,6 +132,11 @@ def run_composition(
             runner=runner,
         )
 
+    if build_only:
+        from choreograph.cli.cmd_build import build_and_report
+
+        build_and_report(resolve)
+        return
     _run(resolve, timeout, fail_fast, messages)
 
 

@@ -74,7 +74,7 @@ class LiveProgress:
                 f"{', '.join(event.groups)}): {cached}"
             )
         elif isinstance(event, progress.BuildLog):
-            console.print(f"[dim]{event.builder}: {event.line}[/]")
+            console.print(Text(f"{event.builder}: {event.line}", style="dim"))
         elif isinstance(event, progress.InstanceStarted):
             self.started += 1
         elif isinstance(event, progress.InstanceFinished):

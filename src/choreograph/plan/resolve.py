@@ -186,11 +186,23 @@ def _group(
         params=params,
         builder=builder,
         build_config=config,
-        dependencies=tuple(Dependency(d.module, d.version, d.target, d.path) for d in deps),
+        dependencies=tuple(
+            Dependency(d.module, d.version, d.target, _local_path(comp.source, d.path))
+            for d in deps
+        ),
         selectors=tuple(group.build.selectors or g.selectors),
         artifact=group.run.artifact or comp.global_.run.artifact,
         resources=planned.resources,
     )
+
+
+def _local_path(composition_file: str, path: str) -> str:
+    """A dependency's ``path`` is relative to the composition file; resolved here, so
+    builders (and groups comparing build configs) see one absolute path."""
+    if not path:
+        return ""
+    base = Path(composition_file).parent if composition_file else Path.cwd()
+    return str((base / Path(path).expanduser()).resolve())
 
 
 def _group_builder(

@@ -97,19 +97,13 @@ class OutcomeBook:
     def apply(self, fact: Fact) -> InstanceOutcome | None:
         if isinstance(fact, InstanceEvent) and not fact.key:
             event = fact.event
-            if event.terminal and event.group in self._groups():
-                if not _take_twin(self.owed.get(event.group, []), event):
-                    self.unattributed.setdefault(event.group, []).append(event)
+            known = event.terminal and event.group in self._groups()
+            if known and not _take_twin(self.owed.get(event.group, []), event):
+                self.unattributed.setdefault(event.group, []).append(event)
             return None
         outcome = self.instances.get(fact.key)
-        if (
-            outcome is not None
-            and isinstance(fact, InstanceEvent)
-            and fact.channel == "stdout"
-            and fact.event.terminal
-            and not fact.event.instance
-        ):
-            # A foreign SDK's stdout copy: its run_events twin must not be pooled later.
+        if outcome is not None and _foreign_stdout_outcome(fact):
+            assert isinstance(fact, InstanceEvent)
             if not _take_twin(self.unattributed.get(outcome.group, []), fact.event):
                 self.owed.setdefault(outcome.group, []).append(fact.event)
         if outcome is None or outcome.final:
@@ -189,3 +183,14 @@ def _take_twin(waiting: list[Event], event: Event) -> bool:
             del waiting[index]
             return True
     return False
+
+
+def _foreign_stdout_outcome(fact: Fact) -> bool:
+    """A terminal event a foreign SDK logged on stdout: its ``run_events`` twin carries
+    no instance, so the two must be matched by the book."""
+    return (
+        isinstance(fact, InstanceEvent)
+        and fact.channel == "stdout"
+        and fact.event.terminal
+        and not fact.event.instance
+    )
