@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from choreograph import __version__, plugins, progress
+from choreograph import __version__, plugins, progress, services
 from choreograph.availability import check_available
 from choreograph.builds import build_all
 from choreograph.config import Settings
@@ -172,10 +172,14 @@ async def execute(
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(service.stop)
         host, port = service.address
+        # [[services]] start before any instance; one that fails stops the run.
+        service_env, problem = await services.start_all(spec.services, layout.root, stack, host)
+        if problem:
+            stop.request(problem)
         ctx = RunContext(
             run_id=run_id,
             spec=spec,
-            artifacts=artifacts,
+            artifacts=services.with_env(artifacts, service_env),
             run_dir=layout.root,
             instance_dir=layout.instance_dir,
             temp_dir=layout.temp_dir,
@@ -193,7 +197,8 @@ async def execute(
                 tg.create_task(_mark_stopped(stop, book, sink)),
             ]
             try:
-                await runner.run(ctx)
+                if not stop.event.is_set():
+                    await runner.run(ctx)
                 while settling:
                     await asyncio.gather(*settling)
             finally:

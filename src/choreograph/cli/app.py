@@ -18,6 +18,7 @@ import typer
 
 from choreograph import __version__, workspace
 from choreograph.cli import render
+from choreograph.cli import series_options as so
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
 from choreograph.errors import BuildError, ChoreographError
@@ -79,6 +80,12 @@ def run_single(
     timeout: TimeoutOption = None,
     fail_fast: FailFastOption = False,
     messages: MessagesOption = False,
+    repeat: so.RepeatOption = 1,
+    until_stable: so.UntilStableOption = None,
+    rel_ci: so.RelCiOption = 0.02,
+    confidence: so.ConfidenceOption = 0.95,
+    max_runs: so.MaxRunsOption = 100,
+    min_runs: so.MinRunsOption = 3,
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -99,7 +106,8 @@ def run_single(
             )
         ]
 
-    _run(resolve, timeout, fail_fast, messages)
+    series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
+    _run(resolve, timeout, fail_fast, messages, series)
 
 
 @run_app.command("composition")
@@ -111,6 +119,12 @@ def run_composition(
     timeout: TimeoutOption = None,
     fail_fast: FailFastOption = False,
     messages: MessagesOption = False,
+    repeat: so.RepeatOption = 1,
+    until_stable: so.UntilStableOption = None,
+    rel_ci: so.RelCiOption = 0.02,
+    confidence: so.ConfidenceOption = 0.95,
+    max_runs: so.MaxRunsOption = 100,
+    min_runs: so.MinRunsOption = 3,
     build_only: Annotated[
         bool, typer.Option("--build-only", help="Build every group, run nothing.")
     ] = False,
@@ -137,7 +151,8 @@ def run_composition(
 
         build_and_report(resolve)
         return
-    _run(resolve, timeout, fail_fast, messages)
+    series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
+    _run(resolve, timeout, fail_fast, messages, series)
 
 
 def _run(
@@ -145,6 +160,7 @@ def _run(
     timeout: float | None,
     fail_fast: bool,
     messages: bool,
+    series: so.SeriesPlan | None = None,
 ) -> None:
     try:
         settings = _settings()
@@ -157,14 +173,18 @@ def _run(
             fail_fast=fail_fast,
             stop_grace_s=settings.stop_grace_s,
         )
-        results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
+        if series is not None:
+            ok = all([so.execute(spec, settings, options, series, messages) for spec in specs])
+        else:
+            results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
+            ok = all(r.success for r in results)
     except BuildError as exc:
         render.error(f"build failed: {exc}")
         raise typer.Exit(3) from None
     except ChoreographError as exc:
         render.error(str(exc))
         raise typer.Exit(2) from None
-    if not all(r.success for r in results):
+    if not ok:
         raise typer.Exit(1)
 
 

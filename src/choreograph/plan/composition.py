@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from choreograph.errors import Issue, PlanError
 from choreograph.plan._toml import KeyPath, TomlModel, describe_value, format_field, load_model
 from choreograph.plan.params import ParamLayer
+from choreograph.plan.service import Service
 
 _PROFILES = frozenset({"profiles"})
 
@@ -186,9 +187,12 @@ class Composition(TomlModel):
     global_: Global = Field(alias="global")
     groups: list[Group] = Field(min_length=1)
     runs: list[Run] = []
+    services: list[Service] = []
+    """Choreograph's own ``[[services]]`` (see plan/service.py)."""
 
     def check(self) -> list[Issue]:
         issues = _duplicates(self, ("groups",), [g.id for g in self.groups])
+        issues += _duplicates(self, ("services",), [s.name for s in self.services], "name")
         for k, run in enumerate(self.runs):
             issues += _duplicates(self, ("runs", k, "groups"), [g.id for g in run.groups])
         issues += _duplicates(self, ("runs",), [r.id for r in self.runs])
@@ -303,12 +307,12 @@ class Composition(TomlModel):
         return ParamLayer(self.source, format_field(path), values, lines, passthrough=True)
 
 
-def _duplicates(comp: Composition, path: KeyPath, ids: list[str]) -> list[Issue]:
+def _duplicates(comp: Composition, path: KeyPath, ids: list[str], key: str = "id") -> list[Issue]:
     issues, seen = [], set()
     for index, ident in enumerate(ids):
         if ident in seen:
             issues.append(
-                comp.issue((*path, index, "id"), f"expected unique ids, found {ident!r} again")
+                comp.issue((*path, index, key), f"expected unique {key}s, found {ident!r} again")
             )
         seen.add(ident)
     return issues

@@ -154,6 +154,7 @@ def _run_spec(
         disable_metrics=g.disable_metrics,
         composition_run=run.id,
         concurrent_builds=g.concurrent_builds,
+        services=tuple(s.to_spec() for s in comp.services),
     )
 
 

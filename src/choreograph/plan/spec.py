@@ -40,6 +40,26 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class ServiceSpec:
+    """A supporting service of a run (``[[services]]``): started before the instances,
+    ready-checked, stopped at the end. ``{port}``/``{host}``/``{name}`` in ``command``,
+    ``env`` and the probe are filled in when it starts."""
+
+    name: str
+    command: tuple[str, ...]
+    ready: str
+    """``tcp``, ``http`` or ``command``."""
+    ready_port: int = 0
+    """For ``tcp``: the port to connect to; 0: the service's ``port``."""
+    ready_url: str = ""
+    ready_command: tuple[str, ...] = ()
+    timeout_s: float = 30.0
+    port: int = 0
+    """The port instances are told; 0: a free one is picked at start."""
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """Everything needed to start one run, and what ``run.json`` records of its inputs."""
 
@@ -60,6 +80,8 @@ class RunSpec:
     """The composition's ``[[runs]]`` id (``default`` without ``[[runs]]``); "" for single runs."""
     concurrent_builds: int = 0
     """``[global] concurrent_builds``: at most this many builds at once; 0: engine decides."""
+    services: tuple[ServiceSpec, ...] = ()
+    """``[[services]]``, in the order they start."""
 
     @property
     def total_instances(self) -> int:

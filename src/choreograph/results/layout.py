@@ -47,10 +47,7 @@ class RunLayout:
 
     def write_run_json(self, record: dict[str, Any]) -> None:
         """Atomic: a crash mid-write leaves the previous version, never half a file."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        os.replace(tmp, self.run_json)
+        write_json(self.run_json, record)
 
     def read_run_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run_json.read_text())
@@ -65,12 +62,46 @@ def list_runs(runs_dir: Path) -> list[str]:
 
 def find_run(runs_dir: Path, run_id: str) -> RunLayout:
     """Accept a full id or a unique prefix, like git does for commits."""
-    runs = list_runs(runs_dir)
-    if run_id in runs:
-        return RunLayout(runs_dir, run_id)
-    matches = [r for r in runs if r.startswith(run_id)]
-    if len(matches) == 1:
-        return RunLayout(runs_dir, matches[0])
-    if not matches:
+    found = _unique(list_runs(runs_dir), run_id, "run")
+    if found is None:
         raise RunNotFoundError(f"no run {run_id!r} in {runs_dir} (`choreo runs list` shows them)")
-    raise RunNotFoundError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}")
+    return RunLayout(runs_dir, found)
+
+
+def _unique(ids: list[str], wanted: str, what: str) -> str | None:
+    """``wanted`` itself or the one id it prefixes; None when none does."""
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if i.startswith(wanted)]
+    if len(matches) > 1:
+        raise RunNotFoundError(f"{what} id {wanted!r} is ambiguous: {', '.join(matches[:5])}")
+    return matches[0] if matches else None
+
+
+# --- series: repeated runs of one spec, <home>/series/<id>/series.json ---------------
+
+SERIES_JSON = "series.json"
+
+
+def new_series_id() -> str:
+    return "s-" + new_run_id()
+
+
+def list_series(series_dir: Path) -> list[str]:
+    if not series_dir.is_dir():
+        return []
+    return sorted(p.name for p in series_dir.iterdir() if (p / SERIES_JSON).exists())
+
+
+def find_series(series_dir: Path, series_id: str) -> Path | None:
+    """The folder of the series ``series_id`` (or a unique prefix), None when there is none."""
+    found = _unique(list_series(series_dir), series_id, "series")
+    return None if found is None else series_dir / found
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Atomic, like ``run.json``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    os.replace(tmp, path)

@@ -18,6 +18,7 @@ from choreograph.runners.base import RunContext
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
+from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Supervisor
 
 LAUNCHERS = ("fork", "exec")
@@ -36,6 +37,9 @@ class LocalExecRunner:
                 f'[runners."local:exec"] launcher = {mode!r}: expected one of {LAUNCHERS}'
             )
         supervisor = Supervisor(ctx.report)
+        sampler = ResourceSampler(
+            ctx.run_id, sample_interval(ctx.spec.run_config), ctx.instance_dir
+        )
         async with contextlib.AsyncExitStack() as stack:
             launchers: dict[tuple[object, ...], Launcher] = {}
 
@@ -66,8 +70,10 @@ class LocalExecRunner:
                             )
                         )
                     watcher = tg.create_task(_stop_when_asked(ctx, supervisor))
+                    sampling = tg.create_task(sampler.run(supervisor.running_pids))
                     await asyncio.wait(instances)
                     watcher.cancel()
+                    sampling.cancel()
             finally:
                 # Sweep stragglers: grandchildren an instance left in its process group.
                 supervisor.signal_all(signal.SIGKILL)

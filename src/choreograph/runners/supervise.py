@@ -90,6 +90,10 @@ class Supervisor:
     def running(self) -> int:
         return len(self._running)
 
+    def running_pids(self) -> dict[str, int]:
+        """Key → pid of the instances still running (what the resource sampler walks)."""
+        return {key: self._pgids[key] for key in self._running}
+
     def signal_all(self, sig: int) -> None:
         for pgid in self._pgids.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -24,6 +24,17 @@ functions get a :class:`SyncClient` (``await client.barrier(...)``) instead of a
 :class:`BlockingSyncClient`. States and topics are scoped to the run exactly as sdk-go
 and sdk-js scope them, so instances in other languages meet on the same names.
 
+Metrics go to the instance's outputs as JSON lines: ``runenv.R()`` for results
+(``results.out``), ``runenv.D()`` for diagnostics (``diagnostics.out``)::
+
+    latency = runenv.R().timer("latency", unit="ms")
+    with latency.time():
+        client.publish("t", 1)
+
+Under a runner with a sidecar (``local:netns``), ``ctx.net_client`` shapes the instance's
+data network: ``ctx.net_client.configure_network(NetworkConfig(default=LinkShape(...),
+callback_state="shaped"))``, then ``ctx.net_client.get_data_network_ip()``.
+
 Outside ``invoke`` (tools, tests), connect yourself::
 
     async with SyncClient.connect("127.0.0.1", 5050, scope=None) as client:
@@ -35,19 +46,40 @@ Importing this package loads only the standard library and ``websockets``.
 from choreograph.errors import SyncError
 from choreograph.sdk._blocking import BlockingSubscription, BlockingSyncClient
 from choreograph.sdk._invoke import InitContext, invoke, invoke_map
+from choreograph.sdk._metrics import Counter, Gauge, Histogram, Metrics, Timer
+from choreograph.sdk._network import BlockingNetworkClient, NetworkClient
 from choreograph.sdk._params import ParamError
 from choreograph.sdk._runenv import RunEnv
 from choreograph.sdk._sync import Subscription, SyncClient
+from choreograph.wire.network import (
+    FilterAction,
+    LinkRule,
+    LinkShape,
+    NetworkConfig,
+    RoutingPolicy,
+)
 
 __all__ = [
+    "BlockingNetworkClient",
     "BlockingSubscription",
     "BlockingSyncClient",
+    "Counter",
+    "FilterAction",
+    "Gauge",
+    "Histogram",
     "InitContext",
+    "LinkRule",
+    "LinkShape",
+    "Metrics",
+    "NetworkClient",
+    "NetworkConfig",
     "ParamError",
+    "RoutingPolicy",
     "RunEnv",
     "Subscription",
     "SyncClient",
     "SyncError",
+    "Timer",
     "invoke",
     "invoke_map",
 ]

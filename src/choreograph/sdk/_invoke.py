@@ -19,6 +19,7 @@ from typing import Generic, Literal, NoReturn, TypeVar, cast
 
 from choreograph.errors import InputError, SyncError
 from choreograph.sdk._blocking import BlockingSyncClient
+from choreograph.sdk._network import NetClientField
 from choreograph.sdk._runenv import RunEnv
 from choreograph.sdk._sync import SyncClient, connect_timeout
 from choreograph.wire.topics import NETWORK_INITIALIZED
@@ -40,13 +41,15 @@ class InitContext(Generic[C]):
     :class:`SyncClient` for an ``async def`` one; ``invoke`` owns it (do not close it).
     As in sdk-go, the instance has waited for its network when a sidecar serves it, and
     claimed ``global_seq`` and ``group_seq`` (from 1) on the ``initialized_global`` and
-    ``initialized_group_<group>`` states: handy to pick roles.
+    ``initialized_group_<group>`` states: handy to pick roles. ``net_client`` shapes the
+    instance's network (a :class:`BlockingNetworkClient` or a :class:`NetworkClient`).
     """
 
     run_env: RunEnv
     sync_client: C
     global_seq: int
     group_seq: int
+    net_client = NetClientField()
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Outcome:
 
     def record(self, runenv: RunEnv) -> int:
         """Record the outcome event; return the process exit code."""
+        runenv.flush_metrics()  # on disk before the host hears the outcome, crash or not
         if self.kind == "success":
             runenv.record_success()
             return 0

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from choreograph.errors import InputError
 from choreograph.sdk._events import EventLog
+from choreograph.sdk._metrics import Metrics, flush_all
 from choreograph.sdk._params import ParamReader
 from choreograph.wire.env import RunEnvVars, format_start_time
 from choreograph.wire.events import Event
@@ -54,6 +55,7 @@ class RunEnv(ParamReader):
         self.outputs_path = Path(env_vars.test_outputs_path)
         self.temp_path = Path(env_vars.test_temp_path)
         self._events = EventLog(env_vars.instance_key)
+        self._metrics: dict[str, Metrics] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RunEnv:
@@ -83,6 +85,27 @@ class RunEnv(ParamReader):
 
         core = client.async_client if isinstance(client, BlockingSyncClient) else client
         self._events.publisher = core._submit_event
+
+    # --- metrics ---------------------------------------------------------------
+
+    def R(self) -> Metrics:  # sdk-go's name
+        """Result metrics (``results.out``): what the test measures. See :class:`Metrics`."""
+        return self._metrics_file("results.out")
+
+    def D(self) -> Metrics:  # sdk-go's name
+        """Diagnostic metrics (``diagnostics.out``): what helps explain the results."""
+        return self._metrics_file("diagnostics.out")
+
+    def _metrics_file(self, name: str) -> Metrics:
+        if name not in self._metrics:
+            self._metrics[name] = Metrics(
+                self.outputs_path / name, self.test_run, self.test_group_id, self.instance_key
+            )
+        return self._metrics[name]
+
+    def flush_metrics(self) -> None:
+        """Write every buffered metric record now (``invoke`` does before the outcome)."""
+        flush_all()
 
     # --- events ----------------------------------------------------------------
 

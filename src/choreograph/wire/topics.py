@@ -24,5 +24,6 @@ def run_events_key(run: str, plan: str, case: str) -> str:
 
 
 def network_topic(hostname: str) -> str:
-    """Unscoped on purpose: the sidecar knows the hostname, not the plan's scope."""
+    """The topic an instance's network configs go to. Scoped like any topic: sdk-go and
+    sdk-js publish it with the run's scope, and Testground's sidecar subscribes with it."""
     return f"network:{hostname}"

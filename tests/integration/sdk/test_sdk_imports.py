@@ -31,14 +31,26 @@ def test_import_loads_no_host_side_module() -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert choreograph.sdk.__all__ == [
+        "BlockingNetworkClient",
         "BlockingSubscription",
         "BlockingSyncClient",
+        "Counter",
+        "FilterAction",
+        "Gauge",
+        "Histogram",
         "InitContext",
+        "LinkRule",
+        "LinkShape",
+        "Metrics",
+        "NetworkClient",
+        "NetworkConfig",
         "ParamError",
+        "RoutingPolicy",
         "RunEnv",
         "Subscription",
         "SyncClient",
         "SyncError",
+        "Timer",
         "invoke",
         "invoke_map",
     ]

@@ -1,0 +1,101 @@
+"""``choreo results`` (tables and exports) and ``choreo report`` (one HTML file)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from choreograph.cli import render
+from choreograph.cli.render_results import frame_table
+from choreograph.config import load_settings
+from choreograph.errors import ChoreographError
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class Which(StrEnum):
+    summary = "summary"
+    metrics = "metrics"
+    resources = "resources"
+    events = "events"
+    outcomes = "outcomes"
+
+
+def results(
+    run: Annotated[str, typer.Argument(help="Run id (or unique prefix) or run folder.")],
+    metric: Annotated[str | None, typer.Option("--metric", "-m", help="Only this metric.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    table: Annotated[
+        Which | None,
+        typer.Option(
+            "--table", "-t", help="Which table (default: summary for table, metrics for exports)."
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Per-group summary of a run's metrics (count, mean, p50, p90, p99, min, max), or an
+    export of its tables as CSV or Parquet."""
+    from choreograph.results import load
+    from choreograph.results.summary import summarize
+
+    try:
+        data = load(run, load_settings().runs_dir)
+    except ChoreographError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+    which = table or (Which.summary if fmt is Format.table else Which.metrics)
+    if which is Which.summary:
+        frame = summarize(data.metrics, metric)
+    else:
+        frame = getattr(data, which.value)
+        if metric is not None and "name" in frame.columns:
+            frame = frame[frame["name"] == metric]
+    if fmt is Format.table:
+        if frame.empty:
+            what = f"metric {metric!r}" if metric else "metrics"
+            render.console.print(f"run {data.run_id} recorded no {what}")
+            raise typer.Exit(1 if metric else 0)
+        frame_table(frame, title=f"run {data.run_id} ({data.status}): {which.value}")
+    elif fmt is Format.csv:
+        text = frame.to_csv(index=False)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text)
+    else:
+        target = output or Path(f"{data.run_id}-{which.value}.parquet")
+        frame.to_parquet(target, index=False)
+        render.console.print(f"wrote {target} ({len(frame)} rows)")
+
+
+def report(
+    run: Annotated[str, typer.Argument(help="Run or series id (or unique prefix), or folder.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default: REPORT.html).")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (outcomes, metric distributions and
+    time series, CPU and memory per instance, log tails of failures) or of a series."""
+    from choreograph.results.locate import locate
+
+    try:
+        found = locate(run, load_settings().home)
+        text, name = found.report()
+    except ChoreographError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+    target = output or Path(f"{name}.html")
+    target.write_text(text, encoding="utf-8")
+    render.console.print(f"wrote {target} ({len(text) // 1024} KiB)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("results")(results)
+    app.command("report")(report)

@@ -1,0 +1,104 @@
+"""``choreo run … --repeat N | --until-stable METRIC``: the options and their execution.
+
+The ``run single`` and ``run composition`` commands take these options and hand them
+here when a series was asked for; a plain run never comes this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from choreograph.cli import render
+from choreograph.cli.render_results import series_line, series_summary
+from choreograph.config import Settings
+from choreograph.engine import RunOptions
+from choreograph.plan.spec import RunSpec
+from choreograph.series import SeriesControl, SeriesState, run_series
+from choreograph.series import SeriesPlan as SeriesPlan  # re-exported for cli/app.py
+
+_PANEL = "Repeated runs"
+RepeatOption = Annotated[
+    int, typer.Option("--repeat", help="Run N times as one series.", rich_help_panel=_PANEL)
+]
+UntilStableOption = Annotated[
+    str | None,
+    typer.Option(
+        "--until-stable",
+        metavar="METRIC",
+        help="Rerun until METRIC's mean across runs is known within --rel-ci.",
+        rich_help_panel=_PANEL,
+    ),
+]
+RelCiOption = Annotated[
+    float,
+    typer.Option(
+        "--rel-ci", help="Target CI half-width, a fraction of the mean.", rich_help_panel=_PANEL
+    ),
+]
+ConfidenceOption = Annotated[
+    float,
+    typer.Option("--confidence", help="Confidence level of the interval.", rich_help_panel=_PANEL),
+]
+MaxRunsOption = Annotated[
+    int, typer.Option("--max-runs", help="Stop after this many runs.", rich_help_panel=_PANEL)
+]
+MinRunsOption = Annotated[
+    int, typer.Option("--min-runs", help="Never stop before this many.", rich_help_panel=_PANEL)
+]
+
+
+def series_plan(
+    repeat: int,
+    until_stable: str | None,
+    rel_ci: float,
+    confidence: float,
+    max_runs: int,
+    min_runs: int,
+) -> SeriesPlan | None:
+    """The series asked for, or None for one plain run."""
+    if repeat == 1 and until_stable is None:
+        return None
+    return SeriesPlan(
+        repeat=repeat,
+        metric=until_stable,
+        until_stable=until_stable is not None,
+        rel_ci=rel_ci,
+        confidence=confidence,
+        max_runs=max_runs,
+        min_runs=min_runs,
+    )
+
+
+def execute(
+    spec: RunSpec, settings: Settings, options: RunOptions, plan: SeriesPlan, messages: bool
+) -> bool:
+    """Run the series to its end; True when every run succeeded."""
+    state = asyncio.run(_series(spec, settings, options, plan, messages))
+    series_summary(state)
+    return state.success
+
+
+async def _series(
+    spec: RunSpec, settings: Settings, options: RunOptions, plan: SeriesPlan, messages: bool
+) -> SeriesState:
+    control = SeriesControl()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(
+            sig, control.interrupt, f"interrupted by {signal.Signals(sig).name}"
+        )
+    try:
+        with render.LiveProgress(show_messages=messages) as live:
+
+            def after_run(state: SeriesState) -> None:
+                render.outcome_table(state.results[-1])
+                series_line(state)
+
+            return await run_series(spec, settings, options, plan, live, control, after_run)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,180 @@
+"""Supporting services of a run (``[[services]]``): start, wait until ready, tell the
+instances where they are, stop them.
+
+Services start one after another, in file order (a later one may need an earlier one),
+before any instance. Each gets a port (its ``port``, or a free one), runs in its own
+session with ``PR_SET_PDEATHSIG`` (it dies with Choreograph, even on SIGKILL), and writes
+stdout and stderr to ``services/<name>.log`` in the run folder. A service is ready when
+its probe succeeds: a TCP connect, an HTTP answer below 400, or a command exiting 0. A
+service that exits or is not ready within its timeout fails the run: the failure names the
+service, the probe and the last lines of its log, and no instance is started.
+
+Instances learn the address from ``CHOREO_SERVICE_<NAME>_HOST``, ``_PORT`` and ``_ADDR``
+(``host:port``), ``<NAME>`` upper-cased with ``-`` as ``_``. At the end of the run each
+service gets SIGTERM on its process group, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from choreograph.plan.spec import Artifact, ServiceSpec
+from choreograph.runners.launch import die_with_parent
+
+_POLL_S = 0.05
+_STOP_GRACE_S = 3.0
+_TAIL_LINES = 15
+
+
+def env_prefix(name: str) -> str:
+    return "CHOREO_SERVICE_" + name.upper().replace("-", "_")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningService:
+    spec: ServiceSpec
+    host: str
+    port: int
+    log: Path
+    process: asyncio.subprocess.Process | None = None
+
+    def fill(self, text: str) -> str:
+        return (
+            text.replace("{port}", str(self.port))
+            .replace("{host}", self.host)
+            .replace("{name}", self.spec.name)
+        )
+
+    def env_vars(self) -> dict[str, str]:
+        prefix = env_prefix(self.spec.name)
+        return {
+            f"{prefix}_HOST": self.host,
+            f"{prefix}_PORT": str(self.port),
+            f"{prefix}_ADDR": f"{self.host}:{self.port}",
+        }
+
+    async def start(self) -> str:
+        """Spawn the process; a problem (as text) when it cannot be started."""
+        argv = [self.fill(arg) for arg in self.spec.command]
+        env = {**os.environ, **{k: self.fill(v) for k, v in self.spec.env.items()}}
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            try:
+                self.process = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                    start_new_session=True, preexec_fn=die_with_parent,
+                )  # fmt: skip
+            except OSError as exc:
+                return f"service {self.spec.name}: cannot start {argv[0]}: {exc.strerror or exc}"
+        return ""
+
+    async def wait_ready(self) -> str:
+        """Probe until ready; a problem with the log tail when it exits or times out."""
+        assert self.process is not None
+        deadline = time.monotonic() + self.spec.timeout_s
+        while time.monotonic() < deadline:
+            if self.process.returncode is not None:
+                return self._failed(f"exited with status {self.process.returncode}")
+            if await self._probe():
+                return ""
+            await asyncio.sleep(_POLL_S)
+        return self._failed(f"not ready after {self.spec.timeout_s:g}s ({self.describe_probe()})")
+
+    def describe_probe(self) -> str:
+        s = self.spec
+        if s.ready == "tcp":
+            return f"tcp {self.host}:{s.ready_port or self.port}"
+        if s.ready == "http":
+            return f"http {self.fill(s.ready_url)}"
+        return "command " + " ".join(self.fill(a) for a in s.ready_command)
+
+    async def _probe(self) -> bool:
+        s = self.spec
+        try:
+            if s.ready == "tcp":
+                async with asyncio.timeout(1.0):
+                    _, writer = await asyncio.open_connection(self.host, s.ready_port or self.port)
+                writer.close()
+                return True
+            if s.ready == "http":
+                return await asyncio.to_thread(_http_ok, self.fill(s.ready_url))
+            probe = await asyncio.create_subprocess_exec(
+                *(self.fill(a) for a in s.ready_command),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            async with asyncio.timeout(5.0):
+                return await probe.wait() == 0
+        except (OSError, TimeoutError):
+            return False
+
+    def _failed(self, what: str) -> str:
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        tail = "\n".join(lines[-_TAIL_LINES:]) or "(empty)"
+        return f"service {self.spec.name} {what}; last lines of {self.log}:\n{tail}"
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(_STOP_GRACE_S):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+        # Anything the service left in its session goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as answer:
+            return int(answer.status) < 400
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+async def start_all(
+    specs: tuple[ServiceSpec, ...], run_dir: Path, stack: contextlib.AsyncExitStack, host: str
+) -> tuple[dict[str, str], str]:
+    """Start every service, in order; ``(env for the instances, problem)``. Each service
+    is stopped when ``stack`` closes, whether it became ready or not."""
+    env: dict[str, str] = {}
+    for spec in specs:
+        service = RunningService(
+            spec, host, spec.port or free_port(host), run_dir / "services" / f"{spec.name}.log"
+        )
+        stack.push_async_callback(service.stop)
+        problem = await service.start() or await service.wait_ready()
+        if problem:
+            return env, problem
+        env.update(service.env_vars())
+    return env, ""
+
+
+def with_env(artifacts: Mapping[str, Artifact], env: Mapping[str, str]) -> dict[str, Artifact]:
+    """The artifacts with the services' variables added to every instance's environment."""
+    if not env:
+        return dict(artifacts)
+    return {group: replace(a, env={**a.env, **env}) for group, a in artifacts.items()}
