@@ -63,8 +63,11 @@ def as_go_response(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def present(frame: dict[str, Any]) -> dict[str, Any]:
-    """The fields a response sets: the contract allows unused ones as null or absent."""
-    return {key: value for key, value in frame.items() if value is not None}
+    """The fields a response sets. Like Testground's Go service, ours writes all five
+    (id, error, publish, subscribe, signal_entry), unused ones as null or "" — the Rust
+    SDK fails on a response without ``subscribe``."""
+    assert list(frame) == ["id", "error", "publish", "subscribe", "signal_entry"], frame
+    return {k: v for k, v in frame.items() if v is not None and (k != "subscribe" or v != "")}
 
 
 async def test_the_contract_frames_verbatim(raw_client) -> None:

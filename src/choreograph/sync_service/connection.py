@@ -30,6 +30,7 @@ from choreograph.errors import ProtocolError, SyncError
 from choreograph.sync_service.states import State, States
 from choreograph.sync_service.topics import Topic, Topics
 from choreograph.wire.sync import (
+    SUBSCRIBE_TAIL,
     Barrier,
     Publish,
     SignalEntry,
@@ -204,7 +205,7 @@ class Connection:
         get, send = self._out.get, self._ws.send
         while True:
             item = await get()
-            frame = item if isinstance(item, str) else item[0] + item[1] + "}"
+            frame = item if isinstance(item, str) else item[0] + item[1] + SUBSCRIBE_TAIL
             try:
                 await send(frame)
             except ConnectionClosed as exc:

@@ -192,44 +192,68 @@ def quote_payload(payload_json: str) -> str:
 
 
 # --- responses ---------------------------------------------------------------
+# Every response carries all five fields, in the order Testground's Go service writes them
+# (its Response struct has no omitempty): id, error, publish, subscribe, signal_entry.
+# The Rust SDK (crate `testground`) fails to decode a response that lacks `subscribe`.
 # Assembled by hand (the output is exactly json.dumps(..., separators=(",", ":"))): these run
 # once per request, and building a dict then encoding it costs ten times more.
+
+SUBSCRIBE_TAIL = ',"signal_entry":null}'
+"""What follows the quoted payload in a subscribe response."""
 
 
 def ok_response(rid: str) -> str:
     """The barrier's answer: no result, empty error."""
-    return '{"id":' + encode_basestring_ascii(rid) + ',"error":""}'
+    return (
+        '{"id":'
+        + encode_basestring_ascii(rid)
+        + ',"error":"","publish":null,"subscribe":"","signal_entry":null}'
+    )
 
 
 def publish_response(rid: str, seq: int) -> str:
     return (
-        '{"id":' + encode_basestring_ascii(rid) + ',"error":"","publish":{"seq":' + f"{seq:d}}}}}"
+        '{"id":'
+        + encode_basestring_ascii(rid)
+        + ',"error":"","publish":{"seq":'
+        + f"{seq:d}"
+        + '},"subscribe":"","signal_entry":null}'
     )
 
 
 def signal_entry_response(rid: str, seq: int) -> str:
-    quoted_id = encode_basestring_ascii(rid)
-    return '{"id":' + quoted_id + ',"error":"","signal_entry":{"seq":' + f"{seq:d}}}}}"
+    return (
+        '{"id":'
+        + encode_basestring_ascii(rid)
+        + ',"error":"","publish":null,"subscribe":"","signal_entry":{"seq":'
+        + f"{seq:d}}}}}"
+    )
 
 
 def subscribe_response_head(rid: str) -> str:
     """The constant start of every response of one subscription.
 
-    ``subscribe_response_head(rid) + quote_payload(text) + "}"`` equals
+    ``subscribe_response_head(rid) + quote_payload(text) + SUBSCRIBE_TAIL`` equals
     ``subscribe_response(rid, text)``; the service keeps the head per subscription and the
     quoted payload per message, so a delivery costs one concatenation.
     """
-    return '{"id":' + encode_basestring_ascii(rid) + ',"error":"","subscribe":'
+    return '{"id":' + encode_basestring_ascii(rid) + ',"error":"","publish":null,"subscribe":'
 
 
 def subscribe_response(rid: str, payload_json: str) -> str:
     """``payload_json`` is the payload already serialised: Testground sends it as a JSON string."""
-    return subscribe_response_head(rid) + quote_payload(payload_json) + "}"
+    return subscribe_response_head(rid) + quote_payload(payload_json) + SUBSCRIBE_TAIL
 
 
 def error_response(rid: str | None, message: str) -> str:
     quoted_id, quoted_message = encode_basestring_ascii(rid or ""), encode_basestring_ascii(message)
-    return '{"id":' + quoted_id + ',"error":' + quoted_message + "}"
+    return (
+        '{"id":'
+        + quoted_id
+        + ',"error":'
+        + quoted_message
+        + ',"publish":null,"subscribe":"","signal_entry":null}'
+    )
 
 
 @dataclass(frozen=True)
@@ -256,5 +280,6 @@ def decode_response(frame: str | bytes) -> Response:
         id=obj["id"],
         error=obj.get("error") or "",
         seq=seq,
-        payload_json=sub if isinstance(sub, str) else None,
+        # Testground's service sends subscribe: "" on responses that are not deliveries.
+        payload_json=sub if isinstance(sub, str) and sub else None,
     )

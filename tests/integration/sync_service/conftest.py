@@ -15,6 +15,16 @@ from choreograph.sync_service import SyncService
 RECV_TIMEOUT_S = 5.0
 
 
+GO_FIELDS = ["id", "error", "publish", "subscribe", "signal_entry"]
+
+
+def set_fields(frame: dict[str, Any]) -> dict[str, Any]:
+    """Check the frame has every field Testground's Go service writes, in its order (the
+    Rust SDK cannot decode a response without ``subscribe``), then keep the ones set."""
+    assert list(frame) == GO_FIELDS, f"response fields {list(frame)}, expected {GO_FIELDS}"
+    return {k: v for k, v in frame.items() if v is not None and (k != "subscribe" or v != "")}
+
+
 class Client:
     """One websocket to the service; frames are sent and read as raw JSON, nothing hidden."""
 
@@ -29,7 +39,7 @@ class Client:
         assert isinstance(raw, str), f"the service sent a binary frame: {raw!r:.100}"
         frame = json.loads(raw)
         assert isinstance(frame, dict)
-        return frame
+        return set_fields(frame)
 
     async def call(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Send one request and return the next frame, which must answer it."""

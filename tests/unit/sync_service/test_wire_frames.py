@@ -19,24 +19,44 @@ def _compact(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+def _go(
+    rid: str,
+    *,
+    error: str = "",
+    publish: object = None,
+    subscribe: str = "",
+    signal_entry: object = None,
+) -> str:
+    """What Testground's Go service writes: all five fields, in its struct's order."""
+    return _compact(
+        {
+            "id": rid,
+            "error": error,
+            "publish": publish,
+            "subscribe": subscribe,
+            "signal_entry": signal_entry,
+        }
+    )
+
+
 @pytest.mark.parametrize("rid", IDS)
-def test_responses_are_exactly_the_compact_json_of_the_contract(rid):
-    assert sync.ok_response(rid) == _compact({"id": rid, "error": ""})
-    assert sync.publish_response(rid, 12) == _compact(
-        {"id": rid, "error": "", "publish": {"seq": 12}}
-    )
-    assert sync.signal_entry_response(rid, 3) == _compact(
-        {"id": rid, "error": "", "signal_entry": {"seq": 3}}
-    )
+def test_responses_are_exactly_the_compact_json_of_the_go_service(rid):
+    assert sync.ok_response(rid) == _go(rid)
+    assert sync.publish_response(rid, 12) == _go(rid, publish={"seq": 12})
+    assert sync.signal_entry_response(rid, 3) == _go(rid, signal_entry={"seq": 3})
     text = '{"a":"é \\"q\\""}'
-    assert sync.subscribe_response(rid, text) == _compact(
-        {"id": rid, "error": "", "subscribe": text}
-    )
-    assert sync.subscribe_response_head(rid) + sync.quote_payload(text) + "}" == (
+    assert sync.subscribe_response(rid, text) == _go(rid, subscribe=text)
+    assert sync.subscribe_response_head(rid) + sync.quote_payload(text) + sync.SUBSCRIBE_TAIL == (
         sync.subscribe_response(rid, text)
     )
-    assert sync.error_response(rid, 'bad "x"\n') == _compact({"id": rid, "error": 'bad "x"\n'})
-    assert sync.error_response(None, "m") == _compact({"id": "", "error": "m"})
+    assert sync.error_response(rid, 'bad "x"\n') == _go(rid, error='bad "x"\n')
+    assert sync.error_response(None, "m") == _go("", error="m")
+
+
+def test_decoding_treats_the_empty_subscribe_field_as_no_payload():
+    assert sync.decode_response(sync.ok_response("1")).payload_json is None
+    assert sync.decode_response(sync.publish_response("1", 4)).seq == 4
+    assert sync.decode_response(sync.subscribe_response("1", "[]")).payload_json == "[]"
 
 
 def test_encode_payload_is_compact_and_refuses_what_is_not_json():
