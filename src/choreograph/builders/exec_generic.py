@@ -3,6 +3,10 @@
     [builders."exec:generic"]
     build = ["make", "plan"]        # optional, run once per build in the staged sources
     run = ["./plan", "--flag"]      # how to start one instance
+    sync_alias = "testground-sync-service:5050"   # optional: the SDK dials this address
+
+``sync_alias`` is for SDKs that ignore ``SYNC_SERVICE_HOST``/``PORT`` (Testground's Rust
+SDK); the runner makes that name and port reach the run's sync service.
 
 Both are argument lists (never shell strings, so no quoting surprises). A relative
 program path in ``run`` is resolved inside the build folder.
@@ -58,6 +62,11 @@ class ExecGenericBuilder:
         program = run[0]
         if "/" in program and not Path(program).is_absolute():
             program = str((src / program).resolve())
+        alias = request.config.get("sync_alias", "")
+        if not isinstance(alias, str):
+            raise BuildError(
+                f'{what}: [builders."exec:generic"] sync_alias must be "HOST:PORT", found {alias!r}'
+            )
         return Artifact(
             builder=self.id,
             build_id=key,
@@ -65,4 +74,5 @@ class ExecGenericBuilder:
             cwd=str(src),
             from_cache=cached,
             provenance={"build": build, "run": run},
+            sync_alias=alias,
         )

@@ -119,6 +119,9 @@ class Artifact:
     env: dict[str, str] = field(default_factory=dict)
     from_cache: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    sync_alias: str = ""
+    """``HOST:PORT`` the plan's SDK dials whatever ``SYNC_SERVICE_*`` say (Testground's
+    Rust SDK: ``testground-sync-service:5050``); the runner makes that address work."""
     launcher: str = "exec"
     """``exec`` (fork+exec per instance) or ``python-fork`` (argv is ``python script``:
     a runner may fork instances from a preloaded interpreter instead)."""

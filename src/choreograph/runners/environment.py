@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -70,4 +71,9 @@ def instance_env(
     env.update(artifact.env)
     env.update(run_env.to_env())
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Testground's Rust SDK refuses to start unless these exist (it parses them with clap);
+    # empty means "none", exactly as for sdk-go.
+    env.setdefault("HOSTNAME", hostname or socket.gethostname())
+    env.setdefault("INFLUXDB_URL", "")
+    env.setdefault("REDIS_HOST", "")
     return env

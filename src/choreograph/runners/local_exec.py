@@ -20,6 +20,7 @@ from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
 from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Supervisor
+from choreograph.runners.sync_alias import parse_alias, wrap, write_hosts
 
 LAUNCHERS = ("fork", "exec")
 
@@ -44,7 +45,7 @@ class LocalExecRunner:
             launchers: dict[tuple[object, ...], Launcher] = {}
 
             async def launcher_for(artifact: Artifact) -> Launcher | None:
-                if mode != "fork" or artifact.launcher != "python-fork":
+                if mode != "fork" or artifact.launcher != "python-fork" or artifact.sync_alias:
                     return None
                 key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
                 if key not in launchers:
@@ -61,7 +62,7 @@ class LocalExecRunner:
                             tg.create_task(
                                 supervisor.run_instance(
                                     slot.key,
-                                    artifact.argv,
+                                    _argv(ctx, artifact),
                                     instance_env(ctx, slot),
                                     artifact.cwd or str(ctx.temp_dir(slot.key)),
                                     ctx.instance_dir(slot.key),
@@ -77,6 +78,16 @@ class LocalExecRunner:
             finally:
                 # Sweep stragglers: grandchildren an instance left in its process group.
                 supervisor.signal_all(signal.SIGKILL)
+
+
+def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:
+    if not artifact.sync_alias:
+        return artifact.argv
+    name, _ = parse_alias(artifact.sync_alias)
+    hosts = ctx.run_dir / ".tmp" / f"hosts-{name}"
+    if not hosts.exists():
+        write_hosts(hosts, name, ctx.sync_host)
+    return wrap(artifact.argv, hosts)
 
 
 def _base_env(artifact: Artifact) -> dict[str, str]:

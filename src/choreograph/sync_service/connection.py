@@ -38,7 +38,6 @@ from choreograph.wire.sync import (
     decode_request,
     error_response,
     ok_response,
-    peek_request_id,
     publish_response,
     signal_entry_response,
     subscribe_response_head,
@@ -127,10 +126,8 @@ class Connection:
     def _dispatch(self, frame: str | bytes) -> str | None:
         """Carry out one request; return the immediate answer, if it has one."""
         self._tally.requests += 1
-        if not isinstance(frame, str):
-            return self._refuse(
-                peek_request_id(frame), "binary frames are not part of the protocol: send text"
-            )
+        # Binary frames are read like text ones: Testground's Go service does the same, and
+        # its Rust SDK sends every request as a binary frame.
         try:
             request = decode_request(frame, max_bytes=self._max_frame_bytes)
         except ProtocolError as exc:
