@@ -105,7 +105,26 @@ async def execute(
     started = datetime.now(UTC)
     t0 = time.monotonic()
     layout.write_run_json(_record(spec, run_id, started, status="building"))
-    artifacts = await build_all(spec, settings, sink)
+    try:
+        artifacts = await build_all(spec, settings, sink)
+    except BaseException as exc:
+        # The run folder says what happened even when no instance ever started.
+        reason = (
+            "interrupted"
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            else "build-failed"
+        )
+        layout.write_run_json(
+            _record(
+                spec,
+                run_id,
+                started,
+                status=reason,
+                error=str(exc),
+                ended=datetime.now(UTC).isoformat(),
+            )
+        )
+        raise
     builds = {
         g: {
             "build_id": a.build_id,

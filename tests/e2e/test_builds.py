@@ -110,7 +110,8 @@ def test_a_failed_build_names_group_and_dependency_and_starts_nothing(
     assert "groups new" in error and "packaging==99.99 (override)" in error
     assert "there is no version of packaging==99.99" in error
     run_dir = home.runs()[-1]
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "building"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "build-failed" and "packaging==99.99" in record["error"]
     assert not (run_dir / "old").exists() and not (run_dir / "new").exists()
 
     composition.write_text(text.replace('version = "24.2"', 'path = "no-such-checkout"'))
