@@ -30,7 +30,7 @@ from choreograph.plan import (
     resolve_single,
 )
 from choreograph.plan.spec import RunSpec
-from choreograph.results.layout import find_run, list_runs
+from choreograph.results.layout import RunLayout, find_run, list_runs
 
 T = TypeVar("T")
 
@@ -258,7 +258,9 @@ def describe(plan: str) -> None:
 @runs_app.command("list")
 def runs_list() -> None:
     """Runs in the home folder, newest last."""
-    render.runs_table(_settings().runs_dir, list_runs(_settings().runs_dir))
+    runs_dir = _settings().runs_dir
+    records = [RunLayout(runs_dir, run_id).read_run_json() for run_id in list_runs(runs_dir)]
+    render.runs_table(runs_dir, records)
 
 
 @app.command("collect")

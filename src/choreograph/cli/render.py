@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -153,21 +155,18 @@ def describe_manifest(plan_dir: object, manifest: object) -> None:
             console.print(table)
 
 
-def runs_table(runs_dir: object, run_ids: list[str]) -> None:
-    import json
-    from pathlib import Path
-
-    if not run_ids:
+def runs_table(runs_dir: Path, records: list[dict[str, Any]]) -> None:
+    """One row per run record (``run.json``), oldest first."""
+    if not records:
         console.print(f"no runs in {runs_dir}")
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("run", "plan", "case", "instances", "status", "seconds"):
         table.add_column(column)
-    for run_id in run_ids:
-        record = json.loads((Path(str(runs_dir)) / run_id / "run.json").read_text())
+    for record in records:
         spec = record.get("spec", {})
         table.add_row(
-            run_id,
+            str(record.get("run_id", "")),
             spec.get("plan", ""),
             spec.get("case", ""),
             str(spec.get("total_instances", "")),
