@@ -17,6 +17,7 @@ BUILDERS: dict[str, str] = {
 }
 RUNNERS: dict[str, str] = {
     "local:exec": "choreograph.runners.local_exec:LocalExecRunner",
+    "local:netns": "choreograph.runners.local_netns:LocalNetnsRunner",
 }
 
 

@@ -102,7 +102,13 @@ def test_standalone_sync_service_serves_the_protocol(choreo: Choreo) -> None:
                 time.sleep(0.1)
         with ws:
             ws.send(json.dumps({"id": "1", "publish": {"topic": "t", "payload": {"a": 1}}}))
-            assert json.loads(ws.recv(timeout=5)) == {"id": "1", "error": "", "publish": {"seq": 1}}
+            assert json.loads(ws.recv(timeout=5)) == {
+                "id": "1",
+                "error": "",
+                "publish": {"seq": 1},
+                "subscribe": "",
+                "signal_entry": None,
+            }
             ws.send(json.dumps({"id": "2", "subscribe": {"topic": "t"}}))
             reply = json.loads(ws.recv(timeout=5))
             assert reply["id"] == "2" and json.loads(reply["subscribe"]) == {"a": 1}

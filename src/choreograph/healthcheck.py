@@ -1,0 +1,59 @@
+"""Is this host ready to run plans, and is it clean? Checks gathered from the runners and
+from host networking, each with a fix where one is safe.
+
+``choreo healthcheck`` reports; ``--fix`` also removes what dead runs left behind
+(namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`).
+Leftovers of live runs are never touched, so it is safe while other runs are going.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from choreograph import plugins
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fixed: bool = False
+    """A problem found, then removed by ``--fix``."""
+
+
+async def run_checks(fix: bool = False) -> list[Check]:
+    """Every check, in a stable order; with ``fix``, fixable problems are fixed first."""
+    checks = [_runner_check(runner_id) for runner_id in sorted(plugins.RUNNERS)]
+    checks.append(await _leftovers_check(fix))
+    return checks
+
+
+def _runner_check(runner_id: str) -> Check:
+    try:
+        problems: list[str] = plugins.load(plugins.RUNNERS, runner_id).problems()
+    except ImportError as exc:
+        problems = [f"cannot be loaded: {exc}"]
+    detail = "; ".join(problems) if problems else "can run here"
+    return Check(f"runner {runner_id}", not problems, detail)
+
+
+async def _leftovers_check(fix: bool) -> Check:
+    from choreograph.net import cleanup  # Linux-only module, loaded when asked
+
+    name = "leftovers of dead runs"
+    try:
+        found = cleanup.find_leftovers()
+    except PermissionError as exc:
+        return Check(name, False, f"cannot look: {exc}")
+    if not found:
+        return Check(name, True, "none")
+    listing = "; ".join(str(item) for item in found)
+    if not fix:
+        return Check(name, False, f"{len(found)}: {listing} (remove with --fix)")
+    await cleanup.remove(found)
+    remaining = cleanup.find_leftovers()
+    if remaining:
+        rest = "; ".join(str(item) for item in remaining)
+        return Check(name, False, f"{len(remaining)} could not be removed: {rest}")
+    return Check(name, True, f"removed {len(found)}: {listing}", fixed=True)
