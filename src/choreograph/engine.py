@@ -26,7 +26,7 @@ from choreograph.plan.spec import RunSpec
 from choreograph.results.layout import RunLayout, new_run_id
 from choreograph.results.outcomes import GroupOutcome, InstanceOutcome, OutcomeBook
 from choreograph.runners.base import RunContext, Runner
-from choreograph.runners.sync_alias import parse_alias, private_loopback
+from choreograph.runners.sync_alias import parse_alias
 from choreograph.sync_service import SyncService
 from choreograph.wire.events import parse_event
 from choreograph.wire.topics import run_events_key
@@ -191,8 +191,9 @@ async def execute(
     listen = (getattr(runner, "sync_listen_host", "127.0.0.1"), 0)
     alias = next((a.sync_alias for a in artifacts.values() if a.sync_alias), "")
     if alias:
-        # The plan's SDK dials a fixed port: listen on it, at a run-private address.
-        listen = (private_loopback(run_id), parse_alias(alias)[1])
+        # The plan's SDK dials a fixed port: listen on it, where the runner says.
+        host = getattr(runner, "sync_alias_host", lambda _: listen[0])(run_id)
+        listen = (host, parse_alias(alias)[1])
     await service.start(*listen)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(service.stop)

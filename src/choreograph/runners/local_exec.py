@@ -20,7 +20,7 @@ from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
 from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Supervisor
-from choreograph.runners.sync_alias import parse_alias, wrap, write_hosts
+from choreograph.runners.sync_alias import private_loopback, wrapped_argv
 
 LAUNCHERS = ("fork", "exec")
 
@@ -30,6 +30,11 @@ class LocalExecRunner:
 
     def problems(self) -> list[str]:
         return []
+
+    def sync_alias_host(self, run_id: str) -> str:
+        """Where the sync service listens for a plan with a fixed sync address: a
+        run-private loopback address, so runs never clash on the fixed port."""
+        return private_loopback(run_id)
 
     async def run(self, ctx: RunContext) -> None:
         mode = str(ctx.spec.run_config.get("launcher", "fork"))
@@ -83,11 +88,7 @@ class LocalExecRunner:
 def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:
     if not artifact.sync_alias:
         return artifact.argv
-    name, _ = parse_alias(artifact.sync_alias)
-    hosts = ctx.run_dir / ".tmp" / f"hosts-{name}"
-    if not hosts.exists():
-        write_hosts(hosts, name, ctx.sync_host)
-    return wrap(artifact.argv, hosts)
+    return wrapped_argv(artifact.argv, artifact.sync_alias, ctx.run_dir, ctx.sync_host)
 
 
 def _base_env(artifact: Artifact) -> dict[str, str]:

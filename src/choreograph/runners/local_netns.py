@@ -47,6 +47,7 @@ from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launched, Launcher, _ExecProcess, die_with_parent
 from choreograph.runners.local_exec import LAUNCHERS
 from choreograph.runners.supervise import Supervisor
+from choreograph.runners.sync_alias import wrapped_argv
 
 CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher")
 _CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
@@ -115,6 +116,17 @@ class LocalNetnsRunner:
                         argv, launcher = await _launch_plan(
                             config["launcher"], artifact, env, stack, servers
                         )
+                        if artifact.sync_alias:
+                            # The SDK dials a fixed name: resolve it to the gateway.
+                            if not privileged():
+                                raise RunnerError(
+                                    "plans with a sync_alias (Testground's Rust SDK) need "
+                                    "local:netns as root"
+                                )
+                            argv = wrapped_argv(
+                                artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
+                            )
+                            launcher = NetnsExecLauncher(env)
                         instances.append(
                             tg.create_task(
                                 supervisor.run_instance(

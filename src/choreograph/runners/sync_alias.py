@@ -56,3 +56,12 @@ def wrap(argv: tuple[str, ...], hosts: Path) -> tuple[str, ...]:
     # argument list, no interpolation: $0 is the hosts file, "$@" the instance's argv
     script = 'mount --bind "$0" /etc/hosts && exec "$@"'
     return (unshare, *namespaces, "--", "/bin/sh", "-c", script, str(hosts), *argv)
+
+
+def wrapped_argv(argv: tuple[str, ...], alias: str, run_dir: Path, address: str) -> tuple[str, ...]:
+    """``argv`` started so that ``alias``'s host name resolves to ``address``."""
+    name, _ = parse_alias(alias)
+    hosts = run_dir / ".tmp" / f"hosts-{name}-{address}"
+    if not hosts.exists():
+        write_hosts(hosts, name, address)
+    return wrap(argv, hosts)
