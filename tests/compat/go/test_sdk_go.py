@@ -79,6 +79,17 @@ def test_metrics_files_written_by_sdk_go(go_choreo: GoChoreo) -> None:
     latency = [p["measures"]["value"] for p in points if p["name"] == "latency_ms"]
     assert latency == [float(10 + i) for i in range(10)]
     assert "queue_depth" in (outputs / "diagnostics.out").read_text()
+    # ...and read into Choreograph's metrics tables like the Python SDK's
+    from choreograph.results import load
+
+    table = load(Path(go_choreo.last_run()["_dir"])).metrics
+    latency_rows = table[table["name"] == "latency_ms"]
+    assert sorted(latency_rows["value"]) == [float(10 + i) for i in range(10)]
+    assert set(latency_rows["group"]) == {"single"}
+    assert "queue_depth" in set(table["name"])
+    proc = go_choreo("results", go_choreo.last_run()["run_id"], "--metric", "latency_ms")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "latency_ms" in proc.stdout and "14.5" in proc.stdout  # the mean of 10..19
 
 
 def test_typed_params_and_selectors_per_group(go_choreo: GoChoreo, tmp_path: Path) -> None:
