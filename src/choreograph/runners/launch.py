@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import signal
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,7 +57,20 @@ class _ExecProcess:
 
 
 class ExecLauncher:
-    """One fork+exec per instance, in its own session, dying with the runner."""
+    """One fork+exec per instance, in its own session, dying with the runner.
+
+    ``preexec`` runs in the child after that set-up, before exec (a runner uses it to
+    enter the instance's namespaces).
+    """
+
+    def __init__(self, preexec: Callable[[], None] | None = None, where: str = "") -> None:
+        self._preexec = preexec
+        self._where = f" in {where}" if where else ""
+
+    def _child_setup(self) -> None:
+        die_with_parent()
+        if self._preexec is not None:
+            self._preexec()
 
     async def spawn(
         self, key: str, argv: tuple[str, ...], env: Mapping[str, str], cwd: str
@@ -70,9 +84,11 @@ class ExecLauncher:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=self._child_setup,
             )
-        except OSError as exc:
-            raise RunnerError(f"cannot start instance {key}: {argv[0]}: {exc}") from exc
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RunnerError(
+                f"cannot start instance {key}{self._where}: {argv[0]}: {exc}"
+            ) from exc
         assert proc.stdout is not None and proc.stderr is not None
         return _ExecProcess(proc, proc.pid, proc.stdout, proc.stderr)

@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,7 +43,7 @@ from choreograph.plan.spec import Artifact
 from choreograph.runners.base import RunContext
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
-from choreograph.runners.launch import Launched, Launcher, _ExecProcess, die_with_parent
+from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.runners.local_exec import LAUNCHERS
 from choreograph.runners.supervise import Supervisor
 from choreograph.runners.sync_alias import wrapped_argv
@@ -126,7 +125,7 @@ class LocalNetnsRunner:
                             argv = wrapped_argv(
                                 artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
                             )
-                            launcher = NetnsExecLauncher(env)
+                            launcher = netns_exec_launcher(env)
                         instances.append(
                             tg.create_task(
                                 supervisor.run_instance(
@@ -164,36 +163,11 @@ def privilege_problems() -> list[str]:
     ]
 
 
-class NetnsExecLauncher:
-    """Fork+exec into the instance's namespaces, in its own session, dying with the runner."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        names = ("CHOREO_NETNS", "HOSTNAME", "CHOREO_USERNS", "CHOREO_MNTNS")
-        self._where = tuple(env.get(name, "") for name in names)
-        self._netns = self._where[0]
-
-    async def spawn(
-        self, key: str, argv: tuple[str, ...], env: Mapping[str, str], cwd: str
-    ) -> Launched:
-        def enter() -> None:
-            die_with_parent()
-            _enter.enter_host(*self._where)
-
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=enter,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise RunnerError(f"cannot start instance {key} in {self._netns}: {exc}") from exc
-        assert proc.stdout is not None and proc.stderr is not None
-        return _ExecProcess(proc, proc.pid, proc.stdout, proc.stderr)
+def netns_exec_launcher(env: Mapping[str, str]) -> ExecLauncher:
+    """Fork+exec into the instance's namespaces (named in its environment)."""
+    names = ("CHOREO_NETNS", "HOSTNAME", "CHOREO_USERNS", "CHOREO_MNTNS")
+    where = tuple(env.get(name, "") for name in names)
+    return ExecLauncher(preexec=lambda: _enter.enter_host(*where), where=where[0])
 
 
 async def _launch_plan(
@@ -211,7 +185,7 @@ async def _launch_plan(
             server = ForkServer(artifact.argv[0], env={**os.environ, **artifact.env})
             servers[key] = await stack.enter_async_context(server)
         return (artifact.argv[0], _enter.__file__, *artifact.argv[1:]), servers[key]
-    return artifact.argv, NetnsExecLauncher(env)
+    return artifact.argv, netns_exec_launcher(env)
 
 
 def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
