@@ -12,16 +12,16 @@ import signal
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from choreograph import __version__, workspace
 from choreograph.cli import render
 from choreograph.cli import series_options as so
+from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
-from choreograph.errors import BuildError, ChoreographError
 from choreograph.plan import (
     load_composition,
     load_manifest,
@@ -31,8 +31,6 @@ from choreograph.plan import (
 )
 from choreograph.plan.spec import RunSpec
 from choreograph.results.layout import RunLayout, find_run, list_runs
-
-T = TypeVar("T")
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -162,12 +160,8 @@ def _run(
     messages: bool,
     series: so.SeriesPlan | None = None,
 ) -> None:
-    try:
-        settings = _settings()
-        specs = resolve(settings)
-        for spec in specs:
-            for warning in spec.warnings:
-                render.warn(warning)
+    with reported():
+        settings, specs = resolve_specs(resolve)
         options = RunOptions(
             timeout_s=timeout or settings.run_timeout_s,
             fail_fast=fail_fast,
@@ -178,12 +172,6 @@ def _run(
         else:
             results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
             ok = all(r.success for r in results)
-    except BuildError as exc:
-        render.error(f"build failed: {exc}")
-        raise typer.Exit(3) from None
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     if not ok:
         raise typer.Exit(1)
 
@@ -208,7 +196,8 @@ async def _execute(
 @plan_app.command("create")
 def plan_create(name: str) -> None:
     """Scaffold a Python plan (manifest + one case) in the plan store."""
-    path = _guard(lambda: workspace.create_plan(name, _settings().plans_dir))
+    with reported():
+        path = workspace.create_plan(name, _settings().plans_dir)
     render.console.print(
         f"created plan {name} at {path}\n"
         f"run it: choreo run single --plan {name} --case quickstart -i 3"
@@ -221,7 +210,8 @@ def plan_import(
     name: Annotated[str | None, typer.Option("--name", help="Name in the store.")] = None,
 ) -> None:
     """Copy a plan folder into the plan store."""
-    path = _guard(lambda: workspace.import_plan(source, _settings().plans_dir, name))
+    with reported():
+        path = workspace.import_plan(source, _settings().plans_dir, name)
     render.console.print(f"imported plan {path.name} at {path}")
 
 
@@ -239,19 +229,17 @@ def plan_list() -> None:
 @plan_app.command("rm")
 def plan_rm(name: str) -> None:
     """Remove a plan from the store."""
-    path = _guard(lambda: workspace.remove_plan(name, _settings().plans_dir))
+    with reported():
+        path = workspace.remove_plan(name, _settings().plans_dir)
     render.console.print(f"removed {path}")
 
 
 @app.command("describe")
 def describe(plan: str) -> None:
     """Show a plan's test cases, instance limits and params."""
-
-    def load() -> tuple[Path, object]:
+    with reported():
         plan_dir = workspace.find_plan(plan, _settings().plans_dir)
-        return plan_dir, load_manifest(plan_dir / workspace.MANIFEST)
-
-    plan_dir, manifest = _guard(load)
+        manifest = load_manifest(plan_dir / workspace.MANIFEST)
     render.describe_manifest(plan_dir, manifest)
 
 
@@ -271,7 +259,8 @@ def collect(
     ] = None,
 ) -> None:
     """Archive a run's folder (run.json and every instance's outputs) as a .tgz."""
-    layout = _guard(lambda: find_run(_settings().runs_dir, run_id))
+    with reported():
+        layout = find_run(_settings().runs_dir, run_id)
     target = output or Path(f"{layout.run_id}.tgz")
     with tarfile.open(target, "w:gz") as archive:
         archive.add(
@@ -302,14 +291,6 @@ def sync_service(
 def version() -> None:
     """Print Choreograph's version."""
     render.console.print(__version__)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
 
 
 def _register_command_modules() -> None:

@@ -17,9 +17,10 @@ from choreograph import workspace
 from choreograph.builders.purge import parse_age, purge_builds
 from choreograph.builders.records import load_records
 from choreograph.builds import BuildOutcome, build_each
-from choreograph.cli import render, render_builds
+from choreograph.cli import render_builds
+from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
-from choreograph.errors import BuildError, ChoreographError, InputError
+from choreograph.errors import InputError
 from choreograph.plan import load_manifest, resolve_single
 from choreograph.plan.spec import Dependency, RunSpec
 
@@ -98,11 +99,8 @@ def builds_purge(
     ] = None,
 ) -> None:
     """Remove cached builds (all, or those unused for a while) and unused environments."""
-    try:
+    with reported():
         age = parse_age(older_than) if older_than else None
-    except InputError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     render_builds.purge_summary(purge_builds(load_settings().builds_dir, age))
 
 
@@ -122,19 +120,9 @@ def parse_dep(text: str) -> Dependency:
 def build_and_report(resolve: Callable[[Settings], list[RunSpec]]) -> None:
     """Resolve, build every spec's groups, print each build; exit 2 on bad input, 3 when
     a build failed."""
-    try:
-        settings = load_settings()
-        specs = resolve(settings)
-        for spec in specs:
-            for warning in spec.warnings:
-                render.warn(warning)
+    with reported():
+        settings, specs = resolve_specs(resolve)
         outcomes: list[BuildOutcome] = []
         for spec in specs:
             outcomes += asyncio.run(build_each(spec, settings, render_builds.build_progress))
-    except BuildError as exc:
-        render.error(f"build failed: {exc}")
-        raise typer.Exit(3) from None
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     render_builds.build_outcomes(outcomes)

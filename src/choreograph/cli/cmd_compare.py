@@ -9,8 +9,8 @@ import typer
 
 from choreograph.cli import render
 from choreograph.cli.render_results import comparison
+from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
-from choreograph.errors import ChoreographError
 
 
 def compare(
@@ -37,12 +37,9 @@ def compare(
         render.error("--metric NAME is required (`choreo results RUN` lists the metrics)")
         raise typer.Exit(2)
     settings = load_settings()
-    try:
+    with reported():
         sides = cmp.sides(settings.home, a, b, metric, list(groups) if groups else None)
         result = cmp.run(sides, alpha, confidence)
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     comparison(sides, result, cmp.WHY)
     png = cmp.plot(sides)
     if output is not None and output.suffix.lower() in (".html", ".htm"):

@@ -10,8 +10,8 @@ import typer
 
 from choreograph.cli import render
 from choreograph.cli.render_results import log_line
+from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
-from choreograph.errors import ChoreographError
 from choreograph.results.layout import RunLayout
 from choreograph.results.merged_log import LogFollower, LogLine, merge, read_instance
 from choreograph.results.tables import locate_run
@@ -34,12 +34,9 @@ def logs(
 ) -> None:
     """Print a run's instance logs (``run.out``), events rendered; events out of sequence
     (a gap or reversal in an instance's seq, a timestamp going back) are flagged."""
-    try:
+    with reported(OSError):
         layout = locate_run(run, load_settings().runs_dir)
         groups = layout.read_run_json().get("spec", {}).get("groups", [])
-    except (ChoreographError, OSError) as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     # Every instance the run will have, so --follow also shows those not started yet.
     keys = [f"{g['id']}/{i}" for g in groups for i in range(int(g.get("instances", 0)))]
     sources = {key: layout.instance_dir(key) / "run.out" for key in keys}

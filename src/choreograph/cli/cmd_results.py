@@ -10,8 +10,8 @@ import typer
 
 from choreograph.cli import render
 from choreograph.cli.render_results import frame_table
+from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
-from choreograph.errors import ChoreographError
 
 
 class Format(StrEnum):
@@ -45,11 +45,8 @@ def results(
     from choreograph.results import load
     from choreograph.results.summary import summarize
 
-    try:
+    with reported():
         data = load(run, load_settings().runs_dir)
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     which = table or (Which.summary if fmt is Format.table else Which.metrics)
     if which is Which.summary:
         frame = summarize(data.metrics, metric)
@@ -85,12 +82,9 @@ def report(
     time series, CPU and memory per instance, log tails of failures) or of a series."""
     from choreograph.results.locate import locate
 
-    try:
+    with reported():
         found = locate(run, load_settings().home)
         text, name = found.report()
-    except ChoreographError as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
     target = output or Path(f"{name}.html")
     target.write_text(text, encoding="utf-8")
     render.console.print(f"wrote {target} ({len(text) // 1024} KiB)")
