@@ -54,8 +54,18 @@ class Supervisor:
         tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._pump_stdout(key, proc.stdout, out_dir / "run.out"))
-                tg.create_task(_pump_stderr(proc.stderr, out_dir / "run.err", tail))
+                tg.create_task(
+                    _tee(proc.stdout, out_dir / "run.out", lambda line, _: self._parse(key, line))
+                )
+                tg.create_task(
+                    _tee(
+                        proc.stderr,
+                        out_dir / "run.err",
+                        lambda line, complete: tail.append(
+                            line.decode("utf-8", "replace") + ("\n" if complete else "")
+                        ),
+                    )
+                )
                 returncode = await proc.wait()
         finally:
             self._running.discard(key)
@@ -65,19 +75,6 @@ class Supervisor:
             )
         )
         return returncode
-
-    async def _pump_stdout(self, key: str, stream: asyncio.StreamReader, path: Path) -> None:
-        pending = b""
-        with path.open("ab") as out:
-            while chunk := await stream.read(_CHUNK):
-                out.write(chunk)
-                out.flush()
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    self._parse(key, raw)
-            if pending:
-                self._parse(key, pending)
 
     def _parse(self, key: str, raw: bytes) -> None:
         if b'"event"' not in raw:  # cheap pre-filter: most output is not an event
@@ -108,7 +105,11 @@ class Supervisor:
         self.signal_all(signal.SIGKILL)
 
 
-async def _pump_stderr(stream: asyncio.StreamReader, path: Path, tail: deque[str]) -> None:
+async def _tee(
+    stream: asyncio.StreamReader, path: Path, on_line: Callable[[bytes, bool], None]
+) -> None:
+    """Append ``stream`` to ``path`` as it arrives (flushed: nothing lost on a crash) and
+    hand each line to ``on_line`` (``complete`` is False only for a last unterminated one)."""
     pending = b""
     with path.open("ab") as out:
         while chunk := await stream.read(_CHUNK):
@@ -116,6 +117,7 @@ async def _pump_stderr(stream: asyncio.StreamReader, path: Path, tail: deque[str
             out.flush()
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            tail.extend(line.decode("utf-8", "replace") + "\n" for line in lines)
+            for line in lines:
+                on_line(line, True)
         if pending:
-            tail.append(pending.decode("utf-8", "replace"))
+            on_line(pending, False)
