@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
-
-from .conftest import GoChoreo
+from ..conftest import Choreo
 
 COMPOSITION = Path(__file__).parents[1] / "mixed" / "plans" / "python-js-go.toml"
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="the JavaScript group needs npm")
-def test_go_python_and_js_groups_meet(go_choreo: GoChoreo) -> None:
-    proc = go_choreo("run", "composition", "-f", str(COMPOSITION), "--messages")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = go_choreo.last_run()
+def test_go_python_and_js_groups_meet(choreo: Choreo, node: None) -> None:
+    run = choreo("run", "composition", "-f", str(COMPOSITION), "--messages", timeout=600)
+    assert run.code == 0, str(run)
+    record = run.record
     assert {g["group"]: (g["ok"], g["total"]) for g in record["outcome"]["groups"]} == {
         "py": (2, 2),
         "js": (2, 2),
@@ -26,5 +22,5 @@ def test_go_python_and_js_groups_meet(go_choreo: GoChoreo) -> None:
     assert builders == {"py": "exec:python", "js": "exec:node", "go": "exec:go"}
     # every instance, whatever its language, saw the whole roster
     roster = "roster langs=go,js,python greetings=go:hello from go,js:hello from node,py:hello"
-    out = " ".join(proc.stdout.split())
-    assert out.count(roster) == 6, proc.stdout
+    out = " ".join(run.stdout.split())
+    assert out.count(roster) == 6, run.stdout

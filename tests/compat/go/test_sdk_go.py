@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PLANS, GoChoreo
+from ..conftest import Choreo
+from .conftest import PLANS
 
 OUTCOMES = str(PLANS / "outcomes")
 
@@ -18,10 +19,11 @@ def _statuses(record: dict[str, object]) -> list[str]:
     return sorted(i["status"] for i in outcome["instances"].values())
 
 
-def test_success_without_flags_and_no_rebuild(go_choreo: GoChoreo) -> None:
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", "success", "-i", "2")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    first = go_choreo.last_run()
+def test_success_without_flags_and_no_rebuild(choreo: Choreo) -> None:
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", "success", "-i", "2", timeout=600)
+    assert run.code == 0, str(run)
+    first, first_dir = run.record, run.run_dir
+    assert first_dir is not None
     assert _statuses(first) == ["success", "success"]
     modules = first["builds"]["single"]["provenance"]["modules"]
     assert any(
@@ -29,12 +31,12 @@ def test_success_without_flags_and_no_rebuild(go_choreo: GoChoreo) -> None:
         for m in modules
     )
     # the messages sdk-go logs come through
-    out = (Path(first["_dir"]) / "single" / "0" / "run.out").read_text()
+    out = (first_dir / "single" / "0" / "run.out").read_text()
     assert "hello from group single" in out
     # unchanged plan: the second run reuses the build
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", "success", "-i", "1")
-    assert proc.returncode == 0
-    second = go_choreo.last_run()
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", "success", "-i", "1", timeout=600)
+    assert run.code == 0
+    second = run.record
     assert second["builds"]["single"]["from_cache"] is True
     assert second["builds"]["single"]["build_id"] == first["builds"]["single"]["build_id"]
 
@@ -48,10 +50,10 @@ def test_success_without_flags_and_no_rebuild(go_choreo: GoChoreo) -> None:
         ("silent-exit", "crash", "exit status 3"),
     ],
 )
-def test_outcomes(go_choreo: GoChoreo, case: str, status: str, text: str) -> None:
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", case, "-i", "2")
-    assert proc.returncode == 1
-    record = go_choreo.last_run()
+def test_outcomes(choreo: Choreo, case: str, status: str, text: str) -> None:
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", case, "-i", "2", timeout=600)
+    assert run.code == 1
+    record = run.record
     assert _statuses(record) == [status, status]
     instances = record["outcome"]["instances"].values()
     # sdk-go puts the goroutine's stack in the crash event and the panic message on stderr
@@ -60,21 +62,22 @@ def test_outcomes(go_choreo: GoChoreo, case: str, status: str, text: str) -> Non
     assert groups["ok"] == 0 and groups["total"] == 2
 
 
-def test_signal_and_barrier_across_ten(go_choreo: GoChoreo) -> None:
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", "barrier", "-i", "10")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert _statuses(go_choreo.last_run()) == ["success"] * 10
+def test_signal_and_barrier_across_ten(choreo: Choreo) -> None:
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", "barrier", "-i", "10", timeout=600)
+    assert run.code == 0, str(run)
+    assert _statuses(run.record) == ["success"] * 10
 
 
-def test_publish_subscribe_with_history_replay(go_choreo: GoChoreo) -> None:
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", "pubsub", "-i", "4")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_publish_subscribe_with_history_replay(choreo: Choreo) -> None:
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", "pubsub", "-i", "4", timeout=600)
+    assert run.code == 0, str(run)
 
 
-def test_metrics_files_written_by_sdk_go(go_choreo: GoChoreo) -> None:
-    proc = go_choreo("run", "single", "--plan", OUTCOMES, "--case", "metrics", "-i", "1")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    outputs = Path(go_choreo.last_run()["_dir"]) / "single" / "0"
+def test_metrics_files_written_by_sdk_go(choreo: Choreo) -> None:
+    run = choreo("run", "single", "--plan", OUTCOMES, "--case", "metrics", "-i", "1", timeout=600)
+    assert run.code == 0, str(run)
+    assert run.run_dir is not None
+    outputs = run.run_dir / "single" / "0"
     points = [json.loads(line) for line in (outputs / "results.out").read_text().splitlines()]
     latency = [p["measures"]["value"] for p in points if p["name"] == "latency_ms"]
     assert latency == [float(10 + i) for i in range(10)]
@@ -82,17 +85,17 @@ def test_metrics_files_written_by_sdk_go(go_choreo: GoChoreo) -> None:
     # ...and read into Choreograph's metrics tables like the Python SDK's
     from choreograph.results import load
 
-    table = load(Path(go_choreo.last_run()["_dir"])).metrics
+    table = load(run.run_dir).metrics
     latency_rows = table[table["name"] == "latency_ms"]
     assert sorted(latency_rows["value"]) == [float(10 + i) for i in range(10)]
     assert set(latency_rows["group"]) == {"single"}
     assert "queue_depth" in set(table["name"])
-    proc = go_choreo("results", go_choreo.last_run()["run_id"], "--metric", "latency_ms")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "latency_ms" in proc.stdout and "14.5" in proc.stdout  # the mean of 10..19
+    run = choreo("results", run.record["run_id"], "--metric", "latency_ms", timeout=600)
+    assert run.code == 0, str(run)
+    assert "latency_ms" in run.stdout and "14.5" in run.stdout  # the mean of 10..19
 
 
-def test_typed_params_and_selectors_per_group(go_choreo: GoChoreo, tmp_path: Path) -> None:
+def test_typed_params_and_selectors_per_group(choreo: Choreo, tmp_path: Path) -> None:
     composition = tmp_path / "variants.toml"
     composition.write_text(f"""
 [metadata]
@@ -119,9 +122,9 @@ instances = {{ count = 2 }}
   [groups.run]
   test_params = {{ variant = "plain" }}
 """)
-    proc = go_choreo("run", "composition", "-f", str(composition))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = go_choreo.last_run()
+    run = choreo("run", "composition", "-f", str(composition), timeout=600)
+    assert run.code == 0, str(run)
+    record = run.record
     builds = record["builds"]
     assert builds["tagged"]["build_id"] != builds["plain"]["build_id"]
     assert builds["tagged"]["provenance"]["tags"] == ["choreo_tagged"]
@@ -153,25 +156,25 @@ instances = {{ count = 1 }}
   ratio = "0.25"
   expect = "count:3 ratio:0.25 flag:false word:hi shape:1/[1] group:b"
 """)
-    proc = go_choreo("run", "composition", "-f", str(params))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = choreo("run", "composition", "-f", str(params), timeout=600)
+    assert run.code == 0, str(run)
 
 
-def test_compile_error_fails_before_any_instance(go_choreo: GoChoreo, tmp_path: Path) -> None:
+def test_compile_error_fails_before_any_instance(choreo: Choreo, tmp_path: Path) -> None:
     import shutil
 
     broken = tmp_path / "broken"
     shutil.copytree(OUTCOMES, broken)
     (broken / "oops.go").write_text('package main\n\nfunc oops() int { return "no" }\n')
-    proc = go_choreo("run", "single", "--plan", str(broken), "--case", "success", "-i", "1")
-    assert proc.returncode == 3
-    assert "plan 'go-outcomes'" in proc.stderr and "oops.go" in proc.stderr
-    assert "go build" in proc.stderr
+    run = choreo(
+        "run", "single", "--plan", str(broken), "--case", "success", "-i", "1", timeout=600
+    )
+    assert run.code == 3
+    assert "plan 'go-outcomes'" in run.stderr and "oops.go" in run.stderr
+    assert "go build" in run.stderr
 
 
-def test_missing_module_version_names_group_and_dependency(
-    go_choreo: GoChoreo, tmp_path: Path
-) -> None:
+def test_missing_module_version_names_group_and_dependency(choreo: Choreo, tmp_path: Path) -> None:
     composition = tmp_path / "bad-dep.toml"
     composition.write_text(f"""
 [global]
@@ -185,17 +188,17 @@ instances = {{ count = 1 }}
   [groups.build]
   dependencies = [{{ module = "github.com/google/uuid", version = "v9.9.9" }}]
 """)
-    proc = go_choreo("run", "composition", "-f", str(composition))
-    assert proc.returncode == 3
-    assert "groups pinned" in proc.stderr
-    assert "github.com/google/uuid" in proc.stderr and "v9.9.9" in proc.stderr
+    run = choreo("run", "composition", "-f", str(composition), timeout=600)
+    assert run.code == 3
+    assert "groups pinned" in run.stderr
+    assert "github.com/google/uuid" in run.stderr and "v9.9.9" in run.stderr
 
 
-def test_two_groups_on_two_versions_of_one_module(go_choreo: GoChoreo) -> None:
+def test_two_groups_on_two_versions_of_one_module(choreo: Choreo) -> None:
     composition = PLANS / "versions" / "composition.toml"
-    proc = go_choreo("run", "composition", "-f", str(composition))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    record = go_choreo.last_run()
+    run = choreo("run", "composition", "-f", str(composition), timeout=600)
+    assert run.code == 0, str(run)
+    record = run.record
     assert {g["group"]: g["ok"] for g in record["outcome"]["groups"]} == {"old": 2, "new": 2}
     for group, version in (("old", "v0.8.1"), ("new", "v0.9.1")):
         modules = record["builds"][group]["provenance"]["modules"]

@@ -7,79 +7,55 @@ works with a network sidecar (``TEST_SIDECAR=true``): the plan's manifest uses
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-PLAN = Path(__file__).parent / "plans" / "basic"
-REPO = Path(__file__).resolve().parents[3]
+from ..conftest import Choreo, Run, require_tools
+
+PLAN = str(Path(__file__).parent / "plans" / "basic")
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="local:netns with a sync alias needs root"),
-    pytest.mark.skipif(shutil.which("cargo") is None, reason="Rust plans need cargo"),
 ]
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("rust-home")
+@pytest.fixture(autouse=True)
+def cargo() -> None:
+    require_tools("cargo")
 
 
-def _run(
-    home: Path, case: str, count: int, *flags: str
-) -> tuple[subprocess.CompletedProcess[str], Any]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "choreograph.cli",
-            "run",
-            "single",
-            "--plan",
-            str(PLAN),
-            "--case",
-            case,
-            "-i",
-            str(count),
-            *flags,
-        ],
-        env=dict(os.environ, CHOREO_HOME=str(home), COLUMNS="200", NO_COLOR="1"),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
+def _run(choreo: Choreo, case: str, count: int, *flags: str) -> Run:
+    # the first test builds the plan with cargo (about two minutes cold)
+    return choreo(
+        "run", "single", "--plan", PLAN, "--case", case, "-i", str(count), *flags, timeout=900
     )
-    assert (home / "runs").is_dir(), proc.stdout + proc.stderr
-    runs = sorted((home / "runs").iterdir())
-    record = json.loads((runs[-1] / "run.json").read_text())
-    record["_dir"] = runs[-1]
-    return proc, record
 
 
-def test_success_messages_and_params(home: Path) -> None:
-    proc, record = _run(home, "success", 2, "--tp", "greeting=ahoy")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {o["status"] for o in record["outcome"]["instances"].values()} == {"success"}
-    out = (record["_dir"] / "single" / "0" / "run.out").read_text()
-    assert "ahoy, from instance" in out
+def test_success_messages_and_params(choreo: Choreo) -> None:
+    run = _run(choreo, "success", 2, "--tp", "greeting=ahoy")
+    assert run.code == 0, str(run)
+    assert set(run.statuses().values()) == {"success"}
+    assert any("ahoy, from instance" in m for m in run.messages("single/0"))
+    # unchanged plan: the next run reuses the cargo build
+    again = _run(choreo, "success", 1)
+    assert again.record["builds"]["single"]["from_cache"] is True
+    assert (
+        again.record["builds"]["single"]["build_id"] == run.record["builds"]["single"]["build_id"]
+    )
 
 
-def test_recorded_failure_is_a_failure(home: Path) -> None:
-    proc, record = _run(home, "failure", 1)
-    assert proc.returncode == 1
-    (instance,) = record["outcome"]["instances"].values()
+def test_recorded_failure_is_a_failure(choreo: Choreo) -> None:
+    run = _run(choreo, "failure", 1)
+    assert run.code == 1
+    (instance,) = run.instances.values()
     assert instance["status"] == "failure"
     assert "the system under test answered 503" in instance["error"]
 
 
-def test_publish_subscribe_and_barrier(home: Path) -> None:
-    proc, record = _run(home, "pubsub", 3)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert record["builds"]["single"]["from_cache"] is True
+def test_publish_subscribe_and_barrier(choreo: Choreo) -> None:
+    run = _run(choreo, "pubsub", 3)
+    assert run.code == 0, str(run)
+    assert set(run.statuses().values()) == {"success"}
