@@ -78,7 +78,8 @@ async def _instance(
         await ws.send('{"id":"s","signal_entry":{"state":"joined"}}')
         assert json.loads(await ws.recv())["error"] == ""
         await ws.send(f'{{"id":"b","barrier":{{"state":"joined","target":{n}}}}}')
-        assert json.loads(await ws.recv()) == {"id": "b", "error": ""}
+        answer = json.loads(await ws.recv())
+        assert answer["id"] == "b" and answer["error"] == "", answer
         marks["barrier"] = time.perf_counter() - t0
         await ws.send('{"id":"sub","subscribe":{"topic":"all"}}')
         await ws.send(f'{{"id":"pub","publish":{{"topic":"all","payload":{{"from":{index}}}}}}}')

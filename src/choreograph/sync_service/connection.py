@@ -7,9 +7,21 @@ bounded queue drained by the writer, so the frames of concurrent subscriptions n
 interleave, and a peer that stops reading stalls only its own connection: once the queue is
 full, its subscriptions and its reader wait, while every other connection carries on.
 
-Malformed input is answered with an ``error`` response (carrying the request's id whenever one
-could be read), logged, and counted; it never closes the connection. When the peer goes away,
-leaving the task group cancels every subscription and barrier it had: nothing leaks.
+Malformed input, and a publish over the history budget, are answered with an ``error``
+response (carrying the request's id whenever one could be read), counted, and logged through
+the connection's :class:`~choreograph.sync_service.refusal_log.RefusalLog` (the first few
+each, then summaries); they never close the connection. When the peer goes away, leaving the
+task group cancels every subscription and barrier it had: nothing leaks. A request read as the
+peer leaves may find the group already shutting down, or its task cancelled before it ever
+ran: each task's coroutine is created only when the task is, and closed if the group refuses
+it, so no "coroutine was never awaited" is left behind.
+
+Fairness: the reader and the writer each give the event loop a turn once they have run for
+:data:`SLICE_S` without one. Neither suspends while it has work at hand (frames already
+received, a queue that is not full, a socket that takes the data), so without it a peer that
+floods requests, or a subscription replaying a long history to a fast reader, ran for up to a
+queue's worth of frames per turn (10 ms and more), and since an answer takes several turns of
+the loop (read, dispatch, write), every other client's round trip grew by that many times.
 
 ``is_cancel`` stops the subscription or barrier with that id and, like Testground's own
 service, sends no answer; cancelling an id that is not active is logged and ignored.
@@ -19,14 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Coroutine
-from typing import Any
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from choreograph.errors import ProtocolError, SyncError
+from choreograph.sync_service.refusal_log import RefusalLog
 from choreograph.sync_service.states import State, States
 from choreograph.sync_service.topics import Topic, Topics
 from choreograph.wire.sync import (
@@ -48,6 +63,13 @@ log = logging.getLogger("choreograph.sync_service")
 SEND_QUEUE_FRAMES = 256
 """Frames a connection may have waiting to be sent before its producers wait for the peer."""
 
+SLICE_S = 0.001
+"""How long a connection's reader or writer runs before it lets other tasks run: short enough
+that a round trip of another client (a few turns of the loop) stays within milliseconds, long
+enough to batch dozens of small frames per turn."""
+
+P = ParamSpec("P")
+
 # A queued frame, or a subscription's (response head, quoted payload), joined only when sent:
 # the queue then holds references to the topic's shared text rather than fresh copies.
 Outgoing = str | tuple[str, str]
@@ -56,11 +78,12 @@ Outgoing = str | tuple[str, str]
 class Tally:
     """Counters shared by every connection of one service (for ``statistics()``)."""
 
-    __slots__ = ("errors", "requests")
+    __slots__ = ("errors", "rejected_handshakes", "requests")
 
     def __init__(self) -> None:
         self.requests = 0
         self.errors = 0
+        self.rejected_handshakes = 0
 
 
 class _PeerGone(Exception):
@@ -88,7 +111,11 @@ class Connection:
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue(send_queue_frames)
         self._ops: dict[str, asyncio.Task[None]] = {}
         self._tg: asyncio.TaskGroup | None = None
-        self.peer = _describe(ws.remote_address)
+        address = ws.remote_address
+        self.peer = _describe(address)
+        # One string per connection, shared by every entry it publishes (their origin).
+        self.host: str | None = str(address[0]) if isinstance(address, tuple) else None
+        self._refusals = RefusalLog(self.peer)
 
     async def serve(self) -> None:
         """Read and answer requests until the peer disconnects; returns with no task left."""
@@ -106,6 +133,7 @@ class Connection:
             log.exception("connection %s failed", self.peer)
         finally:
             self._tg = None
+            self._refusals.close()
 
     def abort(self) -> None:
         """Drop the TCP connection at once (for a peer that does not answer a close)."""
@@ -115,11 +143,15 @@ class Connection:
 
     async def _read_loop(self) -> None:
         put = self._out.put
+        turn_ends = time.perf_counter() + SLICE_S
         try:
             async for frame in self._ws:
                 response = self._dispatch(frame)
                 if response is not None:
                     await put(response)
+                if time.perf_counter() >= turn_ends:
+                    await asyncio.sleep(0)
+                    turn_ends = time.perf_counter() + SLICE_S
         except ConnectionClosedError as exc:
             log.debug("connection %s lost: %s", self.peer, exc)
 
@@ -137,7 +169,9 @@ class Connection:
             return signal_entry_response(rid, self._states.get(op.state).signal_entry())
         if isinstance(op, Publish):
             try:
-                seq = self._topics.get(op.topic).publish(op.payload)
+                seq = self._topics.get(op.topic).publish(op.payload, self.host)
+            except SyncError as exc:  # over the history budget
+                return self._refuse(rid, str(exc))
             except (TypeError, ValueError, RecursionError) as exc:
                 return self._refuse(rid, f"publish.payload: cannot be sent on as JSON: {exc}")
             return publish_response(rid, seq)
@@ -145,39 +179,54 @@ class Connection:
             state = self._states.get(op.state)
             if state.count >= op.target:
                 return ok_response(rid)
-            return self._start(rid, self._barrier(rid, state, op.target))
+            return self._start(rid, self._barrier, state, op.target)
         if isinstance(op, Subscribe):
-            return self._start(rid, self._subscription(rid, self._topics.get(op.topic)))
+            return self._start(rid, self._subscription, self._topics.get(op.topic))
         self._cancel(rid)
         return None
 
     def _refuse(self, rid: str | None, message: str) -> str:
         self._tally.errors += 1
-        log.warning("connection %s: request %s refused: %s", self.peer, rid or "(no id)", message)
+        self._refusals.record(rid, message)
         return error_response(rid, message)
 
     # --- long-lived requests ---------------------------------------------------
 
-    def _start(self, rid: str, work: Coroutine[Any, Any, None]) -> str | None:
+    def _start(
+        self,
+        rid: str,
+        run: Callable[Concatenate[str, P], Coroutine[Any, Any, None]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> str | None:
+        """Run ``run(rid, *args)`` as the task of request ``rid``, tracked until it ends."""
         if rid in self._ops:
-            work.close()
             return self._refuse(rid, f"id {rid!r} is already in use by an active request")
         assert self._tg is not None, "requests are dispatched only while serve() runs"
-        self._ops[rid] = self._tg.create_task(self._tracked(rid, work))
+        # The coroutine is the task's own: a task cancelled before its first step closes it
+        # (a wrapper awaiting a separate coroutine would leave that one never awaited).
+        work = run(rid, *args, **kwargs)
+        try:
+            task = self._tg.create_task(work)
+        except RuntimeError:
+            # The group is shutting down: the peer is gone, nobody is left to answer.
+            work.close()
+            return None
+        self._ops[rid] = task
+        task.add_done_callback(functools.partial(self._forget, rid))
         return None
 
-    async def _tracked(self, rid: str, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        finally:
-            # Identity check: after a cancel, a new request may already reuse the id.
-            if self._ops.get(rid) is asyncio.current_task():
-                del self._ops[rid]
+    def _forget(self, rid: str, task: asyncio.Task[None]) -> None:
+        # Identity check: after a cancel, a new request may already reuse the id.
+        if self._ops.get(rid) is task:
+            del self._ops[rid]
 
     def _cancel(self, rid: str) -> None:
         task = self._ops.pop(rid, None)
         if task is None:
-            log.info("connection %s: cancel of %r, which is not active; ignored", self.peer, rid)
+            # Debug, not info: SDKs cancel requests that have just ended, routinely, and a
+            # peer repeating it must not be able to fill the log.
+            log.debug("connection %s: cancel of %r, which is not active; ignored", self.peer, rid)
             return
         task.cancel()
 
@@ -200,6 +249,7 @@ class Connection:
 
     async def _write_loop(self) -> None:
         get, send = self._out.get, self._ws.send
+        turn_ends = time.perf_counter() + SLICE_S
         while True:
             item = await get()
             frame = item if isinstance(item, str) else item[0] + item[1] + SUBSCRIBE_TAIL
@@ -207,6 +257,11 @@ class Connection:
                 await send(frame)
             except ConnectionClosed as exc:
                 raise _PeerGone from exc
+            # send() returns without yielding while the socket takes the data (a fast
+            # reader on loopback): a long replay would otherwise run a queue's worth per turn.
+            if time.perf_counter() >= turn_ends:
+                await asyncio.sleep(0)
+                turn_ends = time.perf_counter() + SLICE_S
 
 
 def _describe(address: Any) -> str:

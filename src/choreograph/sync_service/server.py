@@ -3,9 +3,10 @@
 :class:`SyncService` owns the registries of topics and states and the websocket server; each
 accepted websocket is served by a :class:`~choreograph.sync_service.connection.Connection`.
 The host engine calls the same registries directly (``publish``, ``subscribe``,
-``signal_entry``, ``wait_barrier``), so an in-process call and a websocket request are one
-implementation with one behaviour. :func:`main` serves it standalone (``choreo sync-service``
-does the same through the CLI).
+``subscribe_with_origin``, ``signal_entry``, ``wait_barrier``), so an in-process call and a
+websocket request are one implementation with one behaviour. A service belongs to one run:
+its history is bounded by a budget, and ``stop()`` drops it. :func:`main` serves it
+standalone (``choreo sync-service`` does the same through the CLI).
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import errno
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from choreograph.errors import SyncError
+from choreograph.errors import HostError, SyncError
+from choreograph.sync_service.auth import TOKEN_ENV, listen_problem, require_token
+from choreograph.sync_service.budget import (
+    DEFAULT_BUDGET_HINT,
+    DEFAULT_HISTORY_BUDGET_BYTES,
+    HistoryBudget,
+)
 from choreograph.sync_service.connection import Connection, Tally
 from choreograph.sync_service.states import States
 from choreograph.sync_service.topics import Topic, Topics
@@ -54,11 +63,33 @@ class SyncService:
             await service.publish("topic", {"hello": 1})
             async for payload in service.subscribe("topic"):
                 ...
+
+    ``token``: when set, a websocket handshake must carry it (``Authorization: Bearer
+    <token>`` or ``?token=<token>``) or is answered 401. Testground's SDKs (sdk-go, sdk-js,
+    the Rust crate) cannot send one, so local runs leave it unset and listen where only their
+    instances can reach; the token is for a service reachable from a network.
+
+    ``history_budget_bytes``: the most the stored history (every topic's payloads, as held in
+    memory) may take; a publish that would exceed it is refused (see
+    :data:`~choreograph.sync_service.budget.DEFAULT_HISTORY_BUDGET_BYTES` for the default's
+    reasoning) and reported by :meth:`refusals`. ``budget_hint`` ends the refusal's message:
+    it tells the publisher's author how to raise the budget where this service was started.
     """
 
-    def __init__(self, *, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        history_budget_bytes: int = DEFAULT_HISTORY_BUDGET_BYTES,
+        budget_hint: str = DEFAULT_BUDGET_HINT,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
         self._max_frame_bytes = max_frame_bytes
-        self._topics = Topics()
+        self._process_request = (
+            require_token(token, on_reject=self._tally_rejection) if token is not None else None
+        )
+        self._budget = HistoryBudget(history_budget_bytes, budget_hint)
+        self._topics = Topics(self._budget)
         self._states = States()
         self._tally = Tally()
         self._connections: set[Connection] = set()
@@ -87,19 +118,24 @@ class SyncService:
                 # A whole run's instances connect at once; asyncio's default backlog (100)
                 # would drop SYNs and stall some of them for a retransmit second.
                 backlog=LISTEN_BACKLOG,
+                process_request=self._process_request,
             )
         except OSError as exc:
-            raise SyncError(f"sync service cannot listen on {host}:{port}: {exc}") from exc
+            # A port in use is the host's problem, not bad input (exit status 4).
+            kind = HostError if exc.errno == errno.EADDRINUSE else SyncError
+            raise kind(f"sync service cannot listen on {host}:{port}: {exc}") from exc
         bound = self._server.sockets[0].getsockname()
         self._address = (str(bound[0]), int(bound[1]))
         log.info("sync service listening on %s:%d", *self._address)
         return self._address
 
     async def stop(self) -> None:
-        """Close every connection and the listener; end in-process subscriptions and barriers.
+        """Close every connection and the listener; end in-process subscriptions and barriers;
+        drop every topic's history and every state, so that their memory is returned.
 
-        Idempotent. In-process subscriptions finish after delivering what was published;
-        in-process barriers still waiting raise :class:`SyncError`.
+        Idempotent. In-process subscriptions end (what they had not read yet is gone with the
+        history); in-process barriers still waiting raise :class:`SyncError`. ``refusals()``
+        and the request counters of ``statistics()`` stay readable.
         """
         self._stopped = True
         server, self._server = self._server, None
@@ -159,7 +195,11 @@ class SyncService:
     # --- in-process API (the host engine) ---------------------------------------
 
     async def publish(self, topic: str, payload: Any) -> int:
-        """Publish ``payload`` (any JSON value) on ``topic``; return its sequence number."""
+        """Publish ``payload`` (any JSON value) on ``topic``; return its sequence number.
+
+        Raises :class:`SyncError` when the payload is not JSON, or when storing it would
+        exceed the history budget (the refusal is also counted in :meth:`refusals`).
+        """
         try:
             return self._topics.get(topic).publish(payload)
         except (TypeError, ValueError) as exc:
@@ -172,6 +212,16 @@ class SyncService:
         the service stops.
         """
         return _decoded(self._topics.get(topic))
+
+    def subscribe_with_origin(self, topic: str) -> AsyncIterator[tuple[Any, str | None]]:
+        """Like :meth:`subscribe`, each payload paired with the host that published it.
+
+        The host is the peer address of the websocket that carried the publish (an IP
+        address), ``None`` for in-process publishes. Where each instance has an address of its
+        own (``local:netns``), the engine can tell which instance published what, and refuse
+        an outcome one instance published for another.
+        """
+        return _decoded_with_origin(self._topics.get(topic))
 
     def published(self, topic: str) -> int:
         """How many payloads ``topic`` holds: lets an in-process reader tell when it has
@@ -188,34 +238,87 @@ class SyncService:
             raise ValueError(f"barrier target must be >= 0, got {target}")
         await self._states.get(state).wait(target)
 
+    def refusals(self) -> list[str]:
+        """Warning lines about publishes this service refused because its history budget was
+        full (how many, how many bytes, which topics, how to raise it): empty when none was,
+        else one line, for the run to show at its end. The count is also in
+        ``statistics()["refused_publishes"]``."""
+        line = self._budget.describe_refusals()
+        return [line] if line else []
+
     def statistics(self) -> dict[str, int]:
         """Counts for debugging: connections, topics, messages, subscriptions, states,
-        waiting_barriers, requests (websocket) and errors (refused requests)."""
+        waiting_barriers, history_bytes (charged to the budget), history_budget_bytes,
+        refused_publishes, requests (websocket), errors (refused requests) and
+        rejected_handshakes (no or wrong token)."""
         return {
             "connections": len(self._connections),
             **self._topics.statistics(),
             **self._states.statistics(),
+            "history_bytes": self._budget.used,
+            "history_budget_bytes": self._budget.total,
+            "refused_publishes": self._budget.refused,
             "requests": self._tally.requests,
             "errors": self._tally.errors,
+            "rejected_handshakes": self._tally.rejected_handshakes,
         }
+
+    def _tally_rejection(self) -> None:
+        self._tally.rejected_handshakes += 1
 
 
 async def _decoded(topic: Topic) -> AsyncIterator[Any]:
-    # Each reader decodes its own copy: a consumer mutating a payload cannot affect others.
     async with contextlib.aclosing(topic.follow()) as entries:
         async for entry in entries:
-            yield json.loads(entry.text)
+            yield entry.payload()
+
+
+async def _decoded_with_origin(topic: Topic) -> AsyncIterator[tuple[Any, str | None]]:
+    async with contextlib.aclosing(topic.follow()) as entries:
+        async for entry in entries:
+            yield entry.payload(), entry.origin
+
+
+MIB = 1024 * 1024
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve standalone: ``python -m choreograph.sync_service.server [--host H] [--port P]``."""
+    """Serve standalone: ``python -m choreograph.sync_service [--host H] [--port P] [--token T]
+    [--history-budget-mib N]`` (or ``-m choreograph.sync_service.server``); exits 2 when asked
+    to listen beyond loopback without a token."""
     parser = argparse.ArgumentParser(description="Choreograph's sync service (Testground's).")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=5050, help="port to listen on (0: any)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"token clients must present (default: ${TOKEN_ENV}); required beyond loopback",
+    )
+    parser.add_argument(
+        "--history-budget-mib",
+        type=int,
+        default=DEFAULT_HISTORY_BUDGET_BYTES // MIB,
+        help="most memory the stored history may take, in MiB",
+    )
     args = parser.parse_args(argv)
+    problem = listen_problem(args.host, args.token)
+    if problem:
+        parser.exit(2, f"error: {problem}\n")
+    serve_standalone(args.host, args.port, args.token, args.history_budget_mib)
+
+
+def serve_standalone(host: str, port: int, token: str | None, history_budget_mib: int) -> None:
+    """Serve until Ctrl-C, logging to stderr (``main`` and ``choreo sync-service``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    service = SyncService(
+        token=token,
+        history_budget_bytes=history_budget_mib * MIB,
+        budget_hint="restart the sync service with a larger --history-budget-mib",
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(SyncService().serve_forever(args.host, args.port))
+        asyncio.run(service.serve_forever(host, port))
+    for line in service.refusals():
+        print(f"warning: sync service {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

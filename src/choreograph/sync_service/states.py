@@ -92,8 +92,10 @@ class States:
         return state
 
     def close(self) -> None:
+        """Fail every waiting barrier and forget every state (the run is over)."""
         self._closed = True
-        for state in self._states.values():
+        states, self._states = self._states, {}
+        for state in states.values():
             state.close()
 
     def statistics(self) -> dict[str, int]:

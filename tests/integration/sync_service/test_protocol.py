@@ -384,9 +384,12 @@ async def test_stop_closes_connections_and_ends_in_process_waits():
     assert service.statistics()["connections"] == 0
 
 
-async def test_start_on_a_port_in_use_raises_sync_error(service):
+async def test_start_on_a_port_in_use_is_a_host_error(service):
+    """A port in use is the host's problem (exit status 4), not bad input."""
+    from choreograph.errors import HostError
+
     _, port = service.address
-    with pytest.raises(SyncError, match="cannot listen"):
+    with pytest.raises(HostError, match="cannot listen"):
         await SyncService().start("127.0.0.1", port)
 
 
