@@ -1,14 +1,32 @@
 """The plans a user has: the home folder's plan store, plan lookup by name or path,
-and the scaffold ``choreo plan create`` writes."""
+and the scaffold ``choreo plan create`` writes.
+
+Nothing outside the store is touched through it. A store name is a folder name of the
+whitelist in plan/path_names.py, so ``plans/<name>`` is always a direct child of the
+store; removing an entry that is a link removes the link, never what it points at. A
+plan enters the store whole: it is assembled in a dot-folder of the store (which
+:func:`list_plans` never shows) and renamed into place, and an import brings no link
+that leaves the plan folder (such links would copy files from elsewhere, or point back
+out of the store).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import secrets
 import shutil
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
-from choreograph.errors import InputError, PlanNotFoundError
+from choreograph.atomic import os_reason
+from choreograph.errors import HostError, InputError, PlanNotFoundError
+from choreograph.plan.path_names import path_name_problem
 
 MANIFEST = "manifest.toml"
+_NOT_COPIED = ("__pycache__", "node_modules")
 
 _SCAFFOLD_MANIFEST = """\
 name = "{name}"
@@ -61,7 +79,7 @@ def find_plan(ref: str, plans_dir: Path, relative_to: Path | None = None) -> Pat
             return candidate.resolve()
         if candidate.is_dir() and ("/" in ref or ref.startswith(".")):
             raise PlanNotFoundError(f"{candidate} is a folder without a {MANIFEST}")
-    if "/" not in ref and (plans_dir / ref / MANIFEST).is_file():
+    if path_name_problem(ref, "plan name") is None and (plans_dir / ref / MANIFEST).is_file():
         return (plans_dir / ref).resolve()
     known = ", ".join(list_plans(plans_dir)) or "none yet"
     raise PlanNotFoundError(
@@ -71,43 +89,129 @@ def find_plan(ref: str, plans_dir: Path, relative_to: Path | None = None) -> Pat
 
 
 def list_plans(plans_dir: Path) -> list[str]:
+    """Names of the plans in the store; dot-folders (imports under way) are not plans."""
     if not plans_dir.is_dir():
         return []
-    return sorted(p.name for p in plans_dir.iterdir() if (p / MANIFEST).is_file())
+    return sorted(
+        p.name
+        for p in plans_dir.iterdir()
+        if not p.name.startswith(".") and (p / MANIFEST).is_file()
+    )
 
 
 def create_plan(name: str, plans_dir: Path) -> Path:
-    _check_name(name)
-    target = plans_dir / name
-    if target.exists():
-        raise InputError(f"plan {name!r} already exists at {target}")
-    target.mkdir(parents=True)
-    (target / MANIFEST).write_text(_SCAFFOLD_MANIFEST.format(name=name))
-    (target / "main.py").write_text(_SCAFFOLD_MAIN.format(name=name))
+    target = _new_entry(name, plans_dir)
+    with _staged(target, "create") as folder:
+        (folder / MANIFEST).write_text(_SCAFFOLD_MANIFEST.format(name=name))
+        (folder / "main.py").write_text(_SCAFFOLD_MAIN.format(name=name))
     return target
 
 
 def import_plan(source: Path, plans_dir: Path, name: str | None = None) -> Path:
+    """Copy the plan folder ``source`` into the store, whole or not at all.
+
+    Links are kept as links, each rewritten relative to where it sits so the copy does
+    not point back into ``source``; InputError when a link leaves ``source`` or points
+    nowhere, or when ``source`` holds a fifo, socket or device.
+    """
     if not (source / MANIFEST).is_file():
         raise PlanNotFoundError(f"{source} has no {MANIFEST}: not a plan folder")
-    name = name or source.resolve().name
-    _check_name(name)
-    target = plans_dir / name
-    if target.exists():
-        raise InputError(f"plan {name!r} already exists at {target} (`choreo plan rm {name}`)")
-    plans_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    root = source.resolve()
+    target = _new_entry(name or root.name, plans_dir, hint="" if name else " (or give --name)")
+    entries = _plan_entries(root)
+    with _staged(target, "import") as folder:
+        for path, link in entries:
+            copy = folder / path.relative_to(root)
+            if link is not None:
+                copy.symlink_to(link)
+            elif path.is_dir():
+                copy.mkdir()
+            else:
+                # Not following links: a file swapped for one since the check is no way out.
+                shutil.copy2(path, copy, follow_symlinks=False)
     return target
 
 
 def remove_plan(name: str, plans_dir: Path) -> Path:
+    """Remove the store entry ``name`` (a name, never a path); a link is only unlinked."""
+    _check_name(name, " (`choreo plan list` shows the plans in the store)")
     target = plans_dir / name
     if not (target / MANIFEST).is_file():
         raise PlanNotFoundError(f"no plan {name!r} in {plans_dir}")
-    shutil.rmtree(target)
+    if target.is_symlink():
+        target.unlink()  # the folder it points at was never the store's
+    else:
+        shutil.rmtree(target)  # does not follow the links inside
     return target
 
 
-def _check_name(name: str) -> None:
-    if not name or "/" in name or name.startswith(".") or not name.isprintable():
-        raise InputError(f"invalid plan name {name!r}: use letters, digits, '-', '_'")
+def _check_name(name: str, hint: str = "") -> None:
+    problem = path_name_problem(name, "plan name")
+    if problem:
+        raise InputError(problem + hint)
+
+
+def _new_entry(name: str, plans_dir: Path, hint: str = "") -> Path:
+    _check_name(name, hint)
+    target = plans_dir / name
+    if os.path.lexists(target):
+        raise InputError(f"plan {name!r} already exists at {target} (`choreo plan rm {name}`)")
+    return target
+
+
+@contextlib.contextmanager
+def _staged(target: Path, verb: str) -> Iterator[Path]:
+    """A new empty folder next to ``target`` that becomes ``target`` when the block
+    succeeds, and is removed when it fails: the store never holds half a plan."""
+    folder = target.parent / f".{verb}-{secrets.token_hex(4)}"
+    try:
+        folder.mkdir(parents=True)
+        yield folder
+        os.rename(folder, target)
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not isinstance(exc, OSError):
+            raise
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and exc.filename == str(folder):
+            problem = f"plan {target.name!r} was created at {target} meanwhile"
+            raise InputError(problem) from None
+        # Files of the half-made copy are gone with it: only name a file the user has.
+        where = str(exc.filename or folder)
+        at = "" if where.startswith(str(folder)) else f" (at {where})"
+        raise HostError(f"cannot {verb} {target}: {os_reason(exc)}{at}") from exc
+
+
+def _plan_entries(root: Path) -> list[tuple[Path, str | None]]:
+    """Every folder, file and link below ``root``, parents first; for a link, what its
+    copy points to (relative, inside the plan). InputError naming each link that leaves
+    ``root`` or points nowhere, and each special file, all at once."""
+    entries: list[tuple[Path, str | None]] = []
+    problems: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_COPIED]
+        for name in (*dirs, *(f for f in files if f not in _NOT_COPIED)):
+            path = Path(folder, name)
+            shown = path.relative_to(root)
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                text = os.readlink(path)
+                try:
+                    points_to = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # missing, or a loop of links
+                    problems.append(f"{shown} -> {text}: points to nothing")
+                    continue
+                if points_to.is_relative_to(root):
+                    entries.append((path, os.path.relpath(points_to, path.parent)))
+                else:
+                    problems.append(f"{shown} -> {text}: {points_to} is outside the plan folder")
+            elif stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+                entries.append((path, None))
+            else:
+                problems.append(f"{shown}: a fifo, socket or device, not a file")
+    if problems:
+        raise InputError(
+            f"cannot import {root}: the store takes files, folders and links that stay "
+            "inside the plan; replace these (copy the file in, or link inside the plan):\n  "
+            + "\n  ".join(sorted(problems))
+        )
+    return entries

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from choreograph import atomic
 from choreograph.builders.staging import build_root
 from choreograph.errors import InputError
 from choreograph.plan.spec import Artifact
@@ -78,10 +79,7 @@ def record_build(
     record = BuildRecord(
         artifact.build_id, artifact.builder, plan, str(plan_dir), groups, stored, created, now
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    temp.write_text(json.dumps(record.to_json(), indent=2))
-    os.replace(temp, path)
+    atomic.write_json(path, record.to_json())
     return record
 
 

@@ -20,16 +20,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from choreograph.errors import Issue, PlanError
 from choreograph.plan._toml import KeyPath, TomlModel, describe_value, format_field, load_model
 from choreograph.plan.params import ParamLayer
+from choreograph.plan.path_names import path_name_validator
 from choreograph.plan.service import Service
 
 _PROFILES = frozenset({"profiles"})
+
+GroupId = Annotated[str, Field(min_length=1), AfterValidator(path_name_validator("group id"))]
+"""A group id names the group's folder in the run folder (``<run>/<group>/<index>/``)."""
 
 
 class Metadata(TomlModel):
@@ -102,7 +106,7 @@ class Resources(TomlModel):
 class Group(TomlModel):
     """One ``[[groups]]`` entry."""
 
-    id: str = Field(min_length=1)
+    id: GroupId
     builder: str = ""
     build_config: dict[str, Any] = {}
     build: Build = Build()
@@ -115,7 +119,7 @@ class RunGroup(TomlModel):
     """One ``[[runs.groups]]`` entry: a group of one run."""
 
     UNSUPPORTED = _PROFILES
-    id: str = Field(min_length=1)
+    id: GroupId
     group_id: str = ""
     resources: Resources = Resources()
     instances: GroupInstances | None = None

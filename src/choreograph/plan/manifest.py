@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from choreograph.errors import Issue, PlanError
 from choreograph.plan._toml import TomlModel, describe_value, load_model
 from choreograph.plan.params import Param
+from choreograph.plan.path_names import path_name_validator
+
+# A plan's name is its folder in the store (``plans/<name>/``), and plan and case names go
+# into the names the host builds from them (build records, run-event topics): both are
+# held to the folder-name whitelist of plan/path_names.py.
+PlanName = Annotated[str, Field(min_length=1), AfterValidator(path_name_validator("plan name"))]
+CaseName = Annotated[
+    str, Field(min_length=1), AfterValidator(path_name_validator("test case name"))
+]
 
 
 class Defaults(TomlModel):
@@ -64,7 +73,7 @@ class TestCase(TomlModel):
 
     __test__: ClassVar[bool] = False  # not a pytest class, despite the name
 
-    name: str = Field(min_length=1)
+    name: CaseName
     instances: InstanceBounds = InstanceBounds()
     params: dict[str, Param] = {}
     roles: list[str] = []
@@ -84,7 +93,7 @@ class BackendSettings(TomlModel):
 class Manifest(TomlModel):
     """A plan's ``manifest.toml``, validated."""
 
-    name: str = Field(min_length=1)
+    name: PlanName
     defaults: Defaults = Defaults()
     builders: dict[str, BackendSettings] = {}
     runners: dict[str, BackendSettings] = {}

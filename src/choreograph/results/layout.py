@@ -1,21 +1,24 @@
 """The run folder: ``<home>/runs/<run-id>/run.json`` and ``<group>/<index>/`` per instance.
 
-One place knows the paths so the runner, ``collect`` and later readers agree.
+One place knows the paths so the runner, ``collect`` and later readers agree, and so
+one place refuses a path that would leave the run folder: group ids are checked where
+the composition is read, and this is the second line behind that check.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from choreograph.errors import RunNotFoundError
+from choreograph import atomic
+from choreograph.errors import InputError, RunNotFoundError
 
 RUN_JSON = "run.json"
+TEMP = ".tmp"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -38,12 +41,18 @@ class RunLayout:
     def run_json(self) -> Path:
         return self.root / RUN_JSON
 
+    @property
+    def temp_root(self) -> Path:
+        """Scratch space of the run's instances; not part of its results."""
+        return self.root / TEMP
+
     def instance_dir(self, key: str) -> Path:
+        """``<group>/<index>/`` of the instance ``key``; InputError if that leaves the run."""
         group, _, index = key.rpartition("/")
-        return self.root / group / index
+        return _inside(self.root, self.root / group / index, key)
 
     def temp_dir(self, key: str) -> Path:
-        return self.root / ".tmp" / key
+        return _inside(self.temp_root, self.temp_root / key, key)
 
     def write_run_json(self, record: dict[str, Any]) -> None:
         """Atomic: a crash mid-write leaves the previous version, never half a file."""
@@ -52,6 +61,14 @@ class RunLayout:
     def read_run_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run_json.read_text())
         return data
+
+
+def _inside(folder: Path, path: Path, key: str) -> Path:
+    """``path`` when it resolves to below ``folder`` (``..`` and symlinks followed)."""
+    resolved, top = path.resolve(), folder.resolve()
+    if resolved == top or not resolved.is_relative_to(top):
+        raise InputError(f"instance key {key!r} would put files at {resolved}, outside {folder}")
+    return path
 
 
 def list_runs(runs_dir: Path) -> list[str]:
@@ -100,8 +117,5 @@ def find_series(series_dir: Path, series_id: str) -> Path | None:
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Atomic, like ``run.json``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """Atomic (see :mod:`choreograph.atomic`): readers see the old record or the new one."""
+    atomic.write_json(path, record)
