@@ -11,7 +11,8 @@ test is data (an outcome), never an exception.
     ├── ProtocolError              a sync-service frame that breaks the wire protocol
     ├── SyncError                  the sync service answered with an error, or went away
     ├── BuildError                 a builder could not produce an artifact
-    └── RunnerError                a runner could not start or supervise instances
+    ├── RunnerError                a runner could not start or supervise instances
+    └── HostError                  this host cannot do what was asked (a port in use, …)
 """
 
 from __future__ import annotations
@@ -79,3 +80,10 @@ class BuildError(ChoreographError):
 
 class RunnerError(ChoreographError):
     """A runner could not start or supervise the instances of a run."""
+
+
+class HostError(ChoreographError):
+    """The host cannot do what was asked, though the input is fine: a port already in use,
+    a full disk. Kept apart from InputError because the fix is on the machine (stop the
+    other process, free space), not in the plan or the flags, and scripts need to tell
+    the two apart (the CLI exits 4, not 2)."""

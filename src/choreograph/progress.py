@@ -62,6 +62,14 @@ class Message:
     text: str
 
 
+@dataclass(frozen=True)
+class RunWarning:
+    """Something the user should know about the run that is not an instance's outcome
+    (e.g. publishes the sync service refused)."""
+
+    text: str
+
+
 ProgressEvent = (
     RunStarted
     | BuildFinished
@@ -70,6 +78,7 @@ ProgressEvent = (
     | InstanceFinished
     | RunStopping
     | Message
+    | RunWarning
 )
 ProgressSink = Callable[[ProgressEvent], None]
 

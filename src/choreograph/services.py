@@ -9,6 +9,11 @@ its probe succeeds: a TCP connect, an HTTP answer below 400, or a command exitin
 service that exits or is not ready within its timeout fails the run: the failure names the
 service, the probe and the last lines of its log, and no instance is started.
 
+A fixed ``port`` is checked before anything starts: two services may not share one
+(InputError), and one another process already listens on is a HostError (exit 4), not a
+failed test. Left to itself, the service would fail to bind it while its TCP probe
+reached the other process and called it ready.
+
 Instances learn the address from ``CHOREO_SERVICE_<NAME>_HOST``, ``_PORT`` and ``_ADDR``
 (``host:port``), ``<NAME>`` upper-cased with ``-`` as ``_``. At the end of the run each
 service gets SIGTERM on its process group, then SIGKILL after a grace period.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -28,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from choreograph.errors import HostError, InputError
 from choreograph.plan.spec import Artifact, ServiceSpec
 from choreograph.runners.launch import die_with_parent
 
@@ -45,6 +52,33 @@ def free_port(host: str) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def check_ports(specs: tuple[ServiceSpec, ...], host: str) -> None:
+    """InputError when two services name the same fixed port, HostError when another
+    process already listens on one."""
+    owners: dict[int, str] = {}
+    for spec in specs:
+        if not spec.port:
+            continue
+        if spec.port in owners:
+            raise InputError(
+                f"[[services]] {owners[spec.port]} and {spec.name} both use port {spec.port}; "
+                "give each its own, or port = 0 for a free one"
+            )
+        owners[spec.port] = spec.name
+        with socket.socket() as sock:
+            # As a server would: a port with connections in TIME_WAIT is free to listen on.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, spec.port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    continue  # not a clash (a privileged port, say): the service will tell
+                raise HostError(
+                    f"service {spec.name}: port {spec.port} on {host} is already in use by "
+                    "another process; stop it, or set port = 0 in [[services]] for a free one"
+                ) from exc
 
 
 @dataclass
@@ -159,7 +193,9 @@ async def start_all(
     specs: tuple[ServiceSpec, ...], run_dir: Path, stack: contextlib.AsyncExitStack, host: str
 ) -> tuple[dict[str, str], str]:
     """Start every service, in order; ``(env for the instances, problem)``. Each service
-    is stopped when ``stack`` closes, whether it became ready or not."""
+    is stopped when ``stack`` closes, whether it became ready or not. Fixed ports are
+    checked first (:func:`check_ports`)."""
+    check_ports(specs, host)
     env: dict[str, str] = {}
     for spec in specs:
         service = RunningService(

@@ -38,6 +38,7 @@ def _argv(config: dict[str, object], name: str, what: str, required: bool) -> li
 
 class ExecGenericBuilder:
     id = "exec:generic"
+    config_keys = ("build", "run", "sync_alias")
 
     def problems(self) -> list[str]:
         return []

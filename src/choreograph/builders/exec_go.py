@@ -6,7 +6,15 @@ Configuration keys are Testground's, read from the merged build config (manifest
 
 - ``module_path``: the plan's module path (needed with ``fresh_gomod``);
 - ``exec_pkg``: the package to build, relative to the plan (default ``"."``);
-- ``fresh_gomod``: start from a new ``go.mod`` (``go mod init module_path``).
+- ``fresh_gomod``: start from a new ``go.mod`` (``go mod init module_path``);
+- ``path``: the folder of the Go module inside the plan (default: the plan's own);
+- ``modfile``: build with this file (in ``path``) as ``go.mod``, and ``<name>.sum`` beside
+  it as ``go.sum`` when there is one (one plan, several dependency sets);
+- ``enable_cgo``: build with ``CGO_ENABLED=1`` (default: ``$CGO_ENABLED``, else 0).
+
+``path``, ``modfile`` and ``enable_cgo`` are Testground's ``docker:go`` settings, honoured
+here because plans written for ``docker:go`` run on ``exec:go`` (see availability.py);
+as there, neither ``path`` nor ``modfile`` goes with ``fresh_gomod``.
 
 Per-group ``dependencies = [{module, version, target}]`` become module replacements
 (``module => target@version``; ``target`` defaults to ``module``; our ``path`` extension
@@ -43,7 +51,7 @@ def go_version() -> str:
     return done.stdout.strip()
 
 
-def go_env(builds_dir: Path) -> dict[str, str]:
+def go_env(builds_dir: Path, cgo: bool = False) -> dict[str, str]:
     caches = build_root(builds_dir, "exec:go") / "_go"
     return {
         **os.environ,
@@ -51,7 +59,7 @@ def go_env(builds_dir: Path) -> dict[str, str]:
         "GOCACHE": str(caches / "cache"),
         "GOFLAGS": "-modcacherw",
         "GOTOOLCHAIN": "local",
-        "CGO_ENABLED": os.environ.get("CGO_ENABLED", "0"),
+        "CGO_ENABLED": "1" if cgo else os.environ.get("CGO_ENABLED", "0"),
     }
 
 
@@ -63,8 +71,28 @@ def _replacement(dep: Dependency, base: Path) -> str:
     return f"{dep.module}={target}@{dep.version}" if dep.version else f"{dep.module}={target}"
 
 
+def _module_dir(path: str, what: str) -> Path:
+    """``path`` as a folder inside the plan (relative, no ``..``)."""
+    folder = Path(path or ".")
+    if folder.is_absolute() or ".." in folder.parts:
+        raise BuildError(f"{what}: path = {path!r} must be a folder inside the plan")
+    return folder
+
+
+def _use_modfile(work: Path, modfile: str, what: str) -> None:
+    """Testground's ``modfile``: copy it (and its ``.sum``) over ``go.mod``/``go.sum``."""
+    source = work / modfile
+    if not source.is_file():
+        raise BuildError(f"{what}: modfile {modfile!r} does not exist in {work}")
+    (work / "go.mod").write_bytes(source.read_bytes())
+    go_sum = source.with_suffix(".sum")
+    if go_sum.is_file():
+        (work / "go.sum").write_bytes(go_sum.read_bytes())
+
+
 class ExecGoBuilder:
     id = "exec:go"
+    config_keys = ("module_path", "exec_pkg", "fresh_gomod", "path", "modfile", "enable_cgo")
 
     def problems(self) -> list[str]:
         return [] if shutil.which("go") else ["go is not installed (not on PATH)"]
@@ -74,6 +102,9 @@ class ExecGoBuilder:
         exec_pkg = str(config.get("exec_pkg", ".") or ".")
         module_path = str(config.get("module_path", "") or "")
         fresh = bool(config.get("fresh_gomod", False))
+        path = str(config.get("path", "") or "")
+        modfile = str(config.get("modfile", "") or "")
+        cgo = bool(config.get("enable_cgo", False))
         deps = sorted(request.dependencies, key=lambda d: d.module)
         for dep in deps:
             if not dep.version and not dep.path:
@@ -92,16 +123,26 @@ class ExecGoBuilder:
                 "fresh_gomod": fresh,
                 "deps": [_replacement(d, request.plan_dir) for d in deps],
                 "tags": tags,
+                **({"path": path} if path else {}),
+                **({"modfile": modfile} if modfile else {}),
+                **({"cgo": True} if cgo else {}),
             },
         )
-        env = go_env(ctx.builds_dir)
+        env = go_env(ctx.builds_dir, cgo)
         groups = ", ".join(request.groups)
 
         def what(dep: Dependency | None = None) -> str:
             about = f", dependency {dep.module}@{dep.version or dep.path}" if dep else ""
             return f"plan {request.plan!r} (groups {groups}{about})"
 
-        async def steps(src: Path) -> None:
+        module_dir = _module_dir(path, what())
+        if fresh and (path or modfile):
+            raise BuildError(f"{what()}: fresh_gomod cannot be combined with path or modfile")
+
+        async def steps(plan_src: Path) -> None:
+            src = plan_src / module_dir
+            if modfile:
+                _use_modfile(src, modfile, what())
             if fresh:
                 if not module_path:
                     raise BuildError(f"{what()}: fresh_gomod needs module_path in the build config")
@@ -110,7 +151,7 @@ class ExecGoBuilder:
                 await run_tool(["go", "mod", "init", module_path], src, ctx.log, what(), env)
             elif not (src / "go.mod").is_file():
                 raise BuildError(
-                    f"{what()}: no go.mod in {request.plan_dir} "
+                    f"{what()}: no go.mod in {request.plan_dir / module_dir} "
                     "(or set fresh_gomod = true and module_path)"
                 )
             for dep in deps:
@@ -124,13 +165,13 @@ class ExecGoBuilder:
             except BuildError as exc:
                 culprit = next((d for d in deps if d.module in str(exc)), None)
                 raise BuildError(str(exc).replace(what(), what(culprit), 1)) from None
-            build = ["go", "build", "-o", str(src.parent / BINARY)]
+            build = ["go", "build", "-o", str(plan_src.parent / BINARY)]
             if tags:
                 build.append(f"-tags={','.join(tags)}")
             ctx.log(f"{' '.join(build)} {exec_pkg}")
             await run_tool([*build, exec_pkg], src, ctx.log, what(), env)
             modules = await run_tool(["go", "list", "-m", "all"], src, lambda _: None, what(), env)
-            (src.parent / MODULES).write_text(modules + "\n")
+            (plan_src.parent / MODULES).write_text(modules + "\n")
 
         folder, cached = await staged_build(ctx.builds_dir, self.id, key, request.plan_dir, steps)
         modules = (folder / MODULES).read_text().split("\n")

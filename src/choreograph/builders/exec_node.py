@@ -45,6 +45,7 @@ def _main_file(plan_dir: Path, config: dict[str, object], what: str) -> str:
 
 class ExecNodeBuilder:
     id = "exec:node"
+    config_keys = ("entry",)
 
     def problems(self) -> list[str]:
         missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]

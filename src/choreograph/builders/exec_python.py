@@ -39,6 +39,7 @@ DEFAULT_ENTRY = "main.py"
 
 class ExecPythonBuilder:
     id = "exec:python"
+    config_keys = ("entry", "installer")
 
     def problems(self) -> list[str]:
         return []

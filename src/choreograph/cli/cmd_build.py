@@ -87,7 +87,8 @@ def build_composition(
 @builds_app.command("list")
 def builds_list() -> None:
     """Builds in the cache, least recently used first."""
-    builds_dir = load_settings().builds_dir
+    with reported():
+        builds_dir = load_settings().builds_dir
     render_builds.builds_table(builds_dir, load_records(builds_dir))
 
 
@@ -101,7 +102,8 @@ def builds_purge(
     """Remove cached builds (all, or those unused for a while) and unused environments."""
     with reported():
         age = parse_age(older_than) if older_than else None
-    render_builds.purge_summary(purge_builds(load_settings().builds_dir, age))
+        builds_dir = load_settings().builds_dir
+    render_builds.purge_summary(purge_builds(builds_dir, age))
 
 
 def parse_dep(text: str) -> Dependency:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from choreograph.cli import render
 from choreograph.cli.render_results import log_line
@@ -66,7 +67,7 @@ def _print(sources: dict[str, Path], merged: bool, show_instance: bool) -> int:
         lines = []
         for key, own in per_instance.items():
             if len(sources) > 1:
-                render.console.print(f"[bold]== {key} ==[/]")
+                render.console.print(Text(f"== {key} ==", style="bold"))
             for line in own:
                 log_line(line, with_instance=False)
             lines += own

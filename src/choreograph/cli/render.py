@@ -1,4 +1,12 @@
-"""Everything that formats for a terminal: live run progress and the outcome table."""
+"""Everything that formats for a terminal: live run progress and the outcome table.
+
+Text reaches the terminal exactly as given. Plans print anything (a Go panic's
+``goroutine 12 [running]:``, ``10.0.0.2:1234: connect``) and Choreograph's own messages
+quote TOML (``[[groups]] #1``, ``[builders."exec:go"]``); rich would read those as markup
+or emoji codes and print something else. So every console here is made by
+:func:`make_console` (no markup, no emoji codes, no highlighting), and styling is done
+with :class:`rich.text.Text` spans, which never parse what they hold.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,14 @@ from rich.text import Text
 from choreograph import progress
 from choreograph.engine import RunResult
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+def make_console(**options: Any) -> Console:
+    """A console that prints strings verbatim; ``options`` go to :class:`Console`."""
+    return Console(markup=False, emoji=False, highlight=False, **options)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 _STYLE = {"success": "green", "failure": "red", "crash": "bold red", "stopped": "yellow"}
 
@@ -66,8 +80,12 @@ class LiveProgress:
         if isinstance(event, progress.RunStarted):
             self.total = sum(event.groups.values())
             console.print(
-                f"run [bold]{event.run_id}[/]: plan {event.plan}, case {event.case}, "
-                f"{self.total} instances on {event.runner}"
+                Text.assemble(
+                    "run ",
+                    (event.run_id, "bold"),
+                    f": plan {event.plan}, case {event.case}, "
+                    f"{self.total} instances on {event.runner}",
+                )
             )
         elif isinstance(event, progress.BuildFinished):
             cached = "cached" if event.from_cache else f"built in {event.seconds:.1f}s"
@@ -76,21 +94,28 @@ class LiveProgress:
                 f"{', '.join(event.groups)}): {cached}"
             )
         elif isinstance(event, progress.BuildLog):
-            console.print(Text(f"{event.builder}: {event.line}", style="dim"))
+            console.print(Text(f"{event.builder}: {event.line}", style="dim"), soft_wrap=True)
         elif isinstance(event, progress.InstanceStarted):
             self.started += 1
         elif isinstance(event, progress.InstanceFinished):
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
             if event.status in ("failure", "crash"):
+                # soft_wrap: a plan's own lines (a panic, a stack) are kept whole.
                 console.print(
-                    f"[{_STYLE[event.status]}]{event.key} {event.status}:[/] {event.error}"
+                    Text.assemble(
+                        (f"{event.key} {event.status}:", _STYLE[event.status]), " ", event.error
+                    ),
+                    soft_wrap=True,
                 )
                 if event.detail:
-                    console.print(Text(_indent(event.detail.rstrip()[-2000:]), style="dim"))
+                    detail = _indent(event.detail.rstrip()[-2000:])
+                    console.print(Text(detail, style="dim"), soft_wrap=True)
         elif isinstance(event, progress.RunStopping):
-            console.print(f"[yellow]stopping the run: {event.reason}[/]")
+            console.print(Text(f"stopping the run: {event.reason}", style="yellow"), soft_wrap=True)
         elif isinstance(event, progress.Message) and self.show_messages:
-            console.print(f"[dim]{event.key}:[/] {event.text}")
+            console.print(Text.assemble((f"{event.key}:", "dim"), " ", event.text), soft_wrap=True)
+        elif isinstance(event, progress.RunWarning):
+            warn(event.text)
         if self._live is not None:
             self._live.update(self._status())
 
@@ -113,32 +138,39 @@ def outcome_table(result: RunResult) -> None:
             str(g.stopped),
         )
     console.print(table)
-    verdict = "[green]succeeded[/]" if result.success else "[red]failed[/]"
+    verdict = ("succeeded", "green") if result.success else ("failed", "red")
     reason = f" ({result.stop_reason})" if result.stop_reason else ""
-    console.print(f"run {result.run_id} {verdict}{reason} in {result.seconds:.1f}s")
+    console.print(
+        Text.assemble(f"run {result.run_id} ", verdict, f"{reason} in {result.seconds:.1f}s"),
+        soft_wrap=True,
+    )
     console.print(f"outputs: {result.run_dir}")
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+    err_console.print(Text.assemble(("warning:", "bold yellow"), " ", message), soft_wrap=True)
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     sys.stderr.flush()
 
 
 def describe_manifest(plan_dir: object, manifest: object) -> None:
     """A plan's cases, instance limits and params, as ``choreo describe`` shows them."""
     m = manifest  # a plan.Manifest; typed loosely so render stays free of pydantic imports
-    console.print(f"[bold]{m.name}[/]  ({plan_dir})")  # type: ignore[attr-defined]
+    console.print(Text.assemble((m.name, "bold"), f"  ({plan_dir})"))  # type: ignore[attr-defined]
     defaults = m.defaults  # type: ignore[attr-defined]
     console.print(f"builder {defaults.builder}, runner {defaults.runner}")
     for case in m.testcases:  # type: ignore[attr-defined]
         inst = case.instances
+        default = f", default {inst.default}" if inst.default is not None else ""
         console.print(
-            f"\ncase [bold]{case.name}[/]: instances min {inst.min}, max {inst.max}"
-            + (f", default {inst.default}" if inst.default is not None else "")
+            Text.assemble(
+                "\ncase ",
+                (case.name, "bold"),
+                f": instances min {inst.min}, max {inst.max}{default}",
+            )
         )
         if case.params:
             table = Table(show_edge=False, pad_edge=False)

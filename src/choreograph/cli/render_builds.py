@@ -20,7 +20,7 @@ from choreograph.cli.render import console
 def build_progress(event: progress.ProgressEvent) -> None:
     """A progress sink for ``choreo build``: installer output as it comes."""
     if isinstance(event, progress.BuildLog):
-        console.print(Text(f"{event.builder}: {event.line}", style="dim"))
+        console.print(Text(f"{event.builder}: {event.line}", style="dim"), soft_wrap=True)
 
 
 def build_outcomes(outcomes: list[BuildOutcome]) -> None:
@@ -37,8 +37,11 @@ def build_outcomes(outcomes: list[BuildOutcome]) -> None:
         else:
             how = f"built in {outcome.seconds:.1f}s"
         console.print(
-            f"build [bold]{artifact.build_id}[/]  {artifact.builder}  "
-            f"groups {', '.join(outcome.groups)}  {how}"
+            Text.assemble(
+                "build ",
+                (artifact.build_id, "bold"),
+                f"  {artifact.builder}  groups {', '.join(outcome.groups)}  {how}",
+            )
         )
         console.print(f"  dependencies: {describe_dependencies(artifact.provenance)}")
         if freeze := artifact.provenance.get("freeze"):

@@ -6,11 +6,10 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from choreograph.cli.render import console
+from choreograph.cli.render import console, make_console
 from choreograph.results.merged_log import LogLine, describe
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def frame_table(frame: pd.DataFrame, title: str | None = None) -> None:
     for row in frame.itertuples(index=False):
         table.add_row(*(number(v) for v in row))
     # Piped output has no width to fit: keep numbers whole rather than cut at 80 columns.
-    wide = console if console.is_terminal else Console(highlight=False, width=200)
+    wide = console if console.is_terminal else make_console(width=200)
     wide.print(table)
 
 
@@ -72,12 +71,14 @@ def series_line(state: SeriesState) -> None:
     head = f"series {state.series_id}: run {n}"
     interval, metric = state.interval, state.plan.metric
     if metric is None or interval is None:
-        console.print(f"[bold]{head}[/] done")
+        console.print(Text.assemble((head, "bold"), " done"))
         return
     rel = interval.relative_half_width
     target = f" (target {state.plan.rel_ci:.2%})" if state.plan.until_stable else ""
     spread = f"± {interval.half_width:.4g} = {rel:.2%} of the mean" if n > 1 else "(one run)"
-    console.print(f"[bold]{head}[/]: {metric} mean {interval.mean:.4g} {spread}{target}")
+    console.print(
+        Text.assemble((head, "bold"), f": {metric} mean {interval.mean:.4g} {spread}{target}")
+    )
 
 
 def series_summary(state: SeriesState) -> None:
@@ -85,8 +86,12 @@ def series_summary(state: SeriesState) -> None:
     interval, normal = state.interval, state.normality
     style = {"stable": "green", "done": "green", "max-runs": "yellow"}.get(state.status, "red")
     console.print(
-        f"[bold]series {state.series_id}[/] [{style}]{state.status}[/]: {state.stop_reason}; "
-        f"{len(state.results)} runs"
+        Text.assemble(
+            (f"series {state.series_id}", "bold"),
+            " ",
+            (state.status, style),
+            f": {state.stop_reason}; {len(state.results)} runs",
+        )
     )
     if interval is not None and state.plan.metric:
         low, high = number(interval.low), number(interval.high)
@@ -124,8 +129,8 @@ def comparison(sides: Sides, c: Comparison, why: str) -> None:
         f"Welch's t = {c.welch_t:.3f} (df {c.welch_df:.1f}), p = {c.welch_p:.3g};  "
         f"Mann-Whitney U = {c.mann_whitney_u:g}, p = {c.mann_whitney_p:.3g}"
     )
-    console.print(f"[dim]{why}[/]")
+    console.print(Text(why, style="dim"))
     style = "yellow" if c.significant else "green"
-    console.print(f"[bold {style}]verdict: {c.verdict('A', 'B')}[/]")
+    console.print(Text(f"verdict: {c.verdict('A', 'B')}", style=f"bold {style}"))
     if not c.tests_agree:
-        console.print("[yellow]note: Mann-Whitney disagrees with Welch at this alpha[/]")
+        console.print(Text("note: Mann-Whitney disagrees with Welch at this alpha", style="yellow"))

@@ -1,40 +1,96 @@
 """How every command turns Choreograph's exceptions into a message and an exit status,
-written once: 2 for bad input (plan, composition, flags, run ids), 3 for a failed build.
-Also the one place resolved specs' warnings are shown before anything is built."""
+written once: 2 for bad input (plan, composition, flags, run ids), 3 for a failed build,
+4 when the host cannot do what was asked (a port in use, a full disk). Also the one
+place resolved specs are checked and their warnings shown before anything is built, and
+where a composition's ``[global] plan`` is looked up (so both ``run composition`` and
+``build composition`` report a missing plan against the composition's line)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from choreograph import workspace
+from choreograph.availability import check_config_keys
 from choreograph.cli import render
 from choreograph.config import Settings, load_settings
-from choreograph.errors import BuildError, ChoreographError
+from choreograph.errors import (
+    BuildError,
+    ChoreographError,
+    HostError,
+    PlanError,
+    PlanNotFoundError,
+)
 from choreograph.plan.spec import RunSpec
+
+if TYPE_CHECKING:
+    from choreograph.plan.composition import Composition
+
+EXIT_INPUT, EXIT_BUILD, EXIT_HOST = 2, 3, 4
+
+# errno values that say the machine, not the input, is the problem. The sync service and
+# other listeners wrap the OSError (``raise SyncError(...) from exc``), so the cause chain
+# is searched too.
+_HOST_ERRNOS = frozenset({errno.EADDRINUSE, errno.ENOSPC, errno.EDQUOT})
+
+
+def host_problem(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, is a HostError or an
+    OSError such as "address already in use" or "no space left on device"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, HostError):
+            return True
+        if isinstance(seen, OSError) and seen.errno in _HOST_ERRNOS:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 @contextlib.contextmanager
 def reported(*also: type[Exception]) -> Iterator[None]:
-    """Exit 3 on a BuildError, 2 on any other ChoreographError (or one of ``also``),
-    after printing its message; anything else propagates."""
+    """Exit 4 on a host problem (see :func:`host_problem`), 3 on a BuildError, 2 on any
+    other ChoreographError (or one of ``also``), after printing its message; anything
+    else propagates."""
     caught: tuple[type[Exception], ...] = (ChoreographError, *also)
+    handled: tuple[type[Exception], ...] = (*caught, OSError)
     try:
         yield
-    except BuildError as exc:
-        render.error(f"build failed: {exc}")
-        raise typer.Exit(3) from None
-    except caught as exc:
-        render.error(str(exc))
-        raise typer.Exit(2) from None
+    except handled as exc:
+        if host_problem(exc):
+            render.error(str(exc))
+            raise typer.Exit(EXIT_HOST) from None
+        if isinstance(exc, BuildError):
+            render.error(f"build failed: {exc}")
+            raise typer.Exit(EXIT_BUILD) from None
+        if isinstance(exc, caught):
+            render.error(str(exc))
+            raise typer.Exit(EXIT_INPUT) from None
+        raise
 
 
 def resolve_specs(resolve: Callable[[Settings], list[RunSpec]]) -> tuple[Settings, list[RunSpec]]:
-    """Settings and the resolved specs, with every spec's warnings printed."""
+    """Settings and the resolved specs, their build and run settings checked, with every
+    spec's warnings printed."""
     settings = load_settings()
-    specs = resolve(settings)
+    specs = [check_config_keys(spec) for spec in resolve(settings)]
     for spec in specs:
         for warning in spec.warnings:
             render.warn(warning)
     return settings, specs
+
+
+def composition_plan(composition: Composition, plans_dir: Path) -> Path:
+    """The folder of the plan ``[global] plan`` names (a path is relative to the
+    composition's folder); when there is none, a PlanError located at that key of the
+    composition file, which is what the user has to fix."""
+    where = Path(composition.source).resolve().parent if composition.source else None
+    try:
+        return workspace.find_plan(composition.global_.plan, plans_dir, relative_to=where)
+    except PlanNotFoundError as exc:
+        raise PlanError(composition.issue(("global", "plan"), str(exc))) from None

@@ -12,8 +12,11 @@ them, because a misspelt name would otherwise be silently ignored by the plan.
 
 Types are those Testground plans use: ``int``, ``float``, ``bool``, ``string``,
 ``duration``, ``json``, ``enum`` (with ``values = [...]``, libp2p's ping) and ``size``
-(go-humanize byte sizes such as ``"1GiB"``, libp2p's pubsub). Spellings ``integer``,
-``number``, ``boolean`` and ``str`` are read as their short forms.
+(go-humanize byte sizes such as ``"1GiB"``, libp2p's pubsub). Two other spellings found
+in published manifests are read as their short forms: ``boolean`` (Lotus' manifests in
+testground/testground) and ``str`` (sigp/gossipsub-testground). Any other type is an
+error: Testground treats the type as a comment, so a misspelt one (``integer``) would
+otherwise pass every value through unchecked, which is what declaring a type prevents.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from choreograph.errors import Issue, PlanError
 from choreograph.plan._toml import TomlModel, describe_value
 from choreograph.wire.durations import format_duration, parse_duration_ns
 
-_ALIASES = {"integer": "int", "number": "float", "boolean": "bool", "str": "string"}
+_ALIASES = {"boolean": "bool", "str": "string"}
+_MEANT = {"integer": "int", "number": "float"}
+"""JSON Schema's names, which no Testground manifest uses: rejected, with the right one."""
 _GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 _INT = re.compile(r"[+-]?\d+")
@@ -141,7 +146,8 @@ class Param(TomlModel):
     def _known_type(cls, value: str) -> str:
         kind = _ALIASES.get(value, value)
         if kind not in _COERCE:
-            raise ValueError(f"expected one of {', '.join(PARAM_TYPES)}, found {value!r}")
+            hint = f" (Testground's spelling is {_MEANT[value]!r})" if value in _MEANT else ""
+            raise ValueError(f"expected one of {', '.join(PARAM_TYPES)}, found {value!r}{hint}")
         return kind
 
     @field_validator("default")

@@ -132,10 +132,10 @@ def test_unknown_param_type_lists_known_types(tmp_path: Path) -> None:
 
 
 def test_testground_type_spellings_are_accepted(tmp_path: Path) -> None:
-    params = "  [testcases.params]\n  n = { type = 'integer', default = 1 }\n"
+    params = "  [testcases.params]\n  s = { type = 'str', default = 'x' }\n"
     params += "  b = { type = 'boolean' }\n"
     case = load_manifest(write(tmp_path, MINIMAL + params)[0]).case("a")
-    assert case.params["n"].type == "int"
+    assert case.params["s"].type == "string"
     assert case.params["b"].type == "bool"
 
 
