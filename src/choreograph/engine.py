@@ -22,13 +22,14 @@ from choreograph.builds import build_all
 from choreograph.config import Settings
 from choreograph.errors import InputError
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
-from choreograph.plan.spec import RunSpec
+from choreograph.plan.spec import Artifact, RunSpec
+from choreograph.results import liveness
 from choreograph.results.layout import RunLayout, new_run_id
 from choreograph.results.outcomes import GroupOutcome, InstanceOutcome, OutcomeBook
-from choreograph.runners.base import RunContext, Runner
+from choreograph.run_events import RunEventsFollower
+from choreograph.runners.base import Placement, RunContext, Runner, placement
 from choreograph.runners.sync_alias import parse_alias
 from choreograph.sync_service import SyncService
-from choreograph.wire.events import parse_event
 from choreograph.wire.topics import run_events_key
 
 
@@ -78,6 +79,7 @@ def pick_runner(runner_id: str) -> Runner:
 
 
 def _record(spec: RunSpec, run_id: str, started: datetime, **more: Any) -> dict[str, Any]:
+    """A ``run.json`` record; ``more`` holds the status and whatever the step adds."""
     return {
         "run_id": run_id,
         "choreograph": __version__,
@@ -96,7 +98,13 @@ async def execute(
     sink: progress.ProgressSink = progress.discard,
     stop: StopRequest | None = None,
 ) -> RunResult:
-    """Run ``spec`` to its end and return the outcome; the run folder holds the rest."""
+    """Run ``spec`` to its end and return the outcome; the run folder holds the rest.
+
+    ``run.json`` says where the run is at every step (``building``, ``running``, then the
+    outcome) and names its owner process, so a run cut short by a SIGKILL or a crash reads as
+    ``aborted`` (see :mod:`choreograph.results.liveness`); an internal error writes
+    ``aborted`` with the error before it propagates.
+    """
     stop = stop or StopRequest()
     check_available(spec)
     runner = pick_runner(spec.runner)
@@ -104,9 +112,61 @@ async def execute(
     layout = RunLayout(settings.runs_dir, run_id)
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    layout.write_run_json(_record(spec, run_id, started, status="building"))
+    liveness.mark_aborted(settings.runs_dir)
+    owner = liveness.owner_record()
+
+    def record(**more: Any) -> dict[str, Any]:
+        return _record(spec, run_id, started, owner=owner, **more)
+
+    layout.write_run_json(record(status="building"))
+    liveness.mark_live(layout, owner)
     try:
-        artifacts = await build_all(spec, settings, sink)
+        artifacts = await _build(spec, settings, sink, layout, record)
+        builds = {
+            g: {
+                "build_id": a.build_id,
+                "builder": a.builder,
+                "from_cache": a.from_cache,
+                "provenance": a.provenance,
+            }
+            for g, a in artifacts.items()
+        }
+        layout.write_run_json(record(status="running", builds=builds))
+        try:
+            book = await _run(
+                spec, settings, options, sink, stop, runner, layout, artifacts, started
+            )
+        except BaseException as exc:
+            status = (
+                "interrupted"
+                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+                else "aborted"
+            )
+            layout.write_run_json(
+                record(
+                    status=status,
+                    error=f"{type(exc).__name__}: {exc}",
+                    ended=datetime.now(UTC).isoformat(),
+                    builds=builds,
+                )
+            )
+            raise
+        result = _result(run_id, layout, book, stop, time.monotonic() - t0, builds)
+        layout.write_run_json(record(**_final_fields(result)))
+    finally:
+        liveness.clear_live(layout)
+    return result
+
+
+async def _build(
+    spec: RunSpec,
+    settings: Settings,
+    sink: progress.ProgressSink,
+    layout: RunLayout,
+    record: Callable[..., dict[str, Any]],
+) -> dict[str, Artifact]:
+    try:
+        return await build_all(spec, settings, sink)
     except BaseException as exc:
         # The run folder says what happened even when no instance ever started.
         reason = (
@@ -115,27 +175,25 @@ async def execute(
             else "build-failed"
         )
         layout.write_run_json(
-            _record(
-                spec,
-                run_id,
-                started,
-                status=reason,
-                error=str(exc),
-                ended=datetime.now(UTC).isoformat(),
-            )
+            record(status=reason, error=str(exc), ended=datetime.now(UTC).isoformat())
         )
         raise
-    builds = {
-        g: {
-            "build_id": a.build_id,
-            "builder": a.builder,
-            "from_cache": a.from_cache,
-            "provenance": a.provenance,
-        }
-        for g, a in artifacts.items()
-    }
-    layout.write_run_json(_record(spec, run_id, started, status="running", builds=builds))
 
+
+async def _run(
+    spec: RunSpec,
+    settings: Settings,
+    options: RunOptions,
+    sink: progress.ProgressSink,
+    stop: StopRequest,
+    runner: Runner,
+    layout: RunLayout,
+    artifacts: dict[str, Artifact],
+    started: datetime,
+) -> OutcomeBook:
+    """Start the sync service where the runner's instances reach it, then the services,
+    then the instances; return the outcome book once everything has ended."""
+    run_id = layout.run_id
     book = OutcomeBook.for_groups({g.id: g.instances for g in spec.groups})
     sink(
         progress.RunStarted(
@@ -147,12 +205,87 @@ async def execute(
             {g.id: g.instances for g in spec.groups},
         )
     )
+    decide = _decider(book, options, sink, stop)
+    service = SyncService(
+        history_budget_bytes=settings.sync_history_mib << 20,
+        budget_hint="raise sync_history_mib in config.toml or CHOREO_SYNC_HISTORY_MIB",
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        place = await stack.enter_async_context(placement(runner, run_id, spec, layout.root))
+        await service.start(*_listen_address(runner, place, artifacts, run_id))
+        stack.push_async_callback(_stop_service, service, sink)
+        follower = RunEventsFollower(
+            service,
+            run_events_key(run_id, spec.plan, spec.case),
+            place.origins,
+            lambda problem: sink(progress.RunWarning(problem)),
+        )
+        on_fact, settling = _fact_handler(book, decide, follower, sink)
+        host, port = service.address
+        # [[services]] start before any instance; one that fails stops the run.
+        service_env, problem = await services.start_all(spec.services, layout.root, stack, host)
+        if problem:
+            stop.request(problem)
+        ctx = RunContext(
+            run_id=run_id,
+            spec=spec,
+            artifacts=services.with_env(artifacts, service_env),
+            run_dir=layout.root,
+            instance_dir=layout.instance_dir,
+            temp_dir=layout.temp_dir,
+            sync_host=host,
+            sync_port=port,
+            start_time=started,
+            report=on_fact,
+            stop=stop.event,
+            stop_grace_s=options.stop_grace_s,
+        )
+        failure: Exception | None = None
+        async with asyncio.TaskGroup() as tg:
+            helpers = [
+                tg.create_task(follower.follow(decide)),
+                tg.create_task(_stop_after(options.timeout_s, stop)),
+                tg.create_task(_mark_stopped(stop, book, sink)),
+            ]
+            try:
+                if not stop.event.is_set():
+                    await runner.run(ctx)
+                while settling:
+                    await asyncio.gather(*settling)
+            except Exception as exc:
+                failure = exc  # raised as itself below, not wrapped in an ExceptionGroup
+            finally:
+                for task in helpers:
+                    task.cancel()
+        if failure is not None:
+            raise failure
+    if stop.reason:
+        for outcome in book.stop_remaining(stop.reason):
+            sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error, ""))
+    return book
 
-    # A runner whose instances live elsewhere (namespaces, containers) says where the
-    # service must listen for them to reach it (sync_listen_host); the default is loopback.
-    service = SyncService()
-    follower = _RunEventsFollower(service, run_events_key(run_id, spec.plan, spec.case))
 
+def _listen_address(
+    runner: Runner, place: Placement, artifacts: dict[str, Artifact], run_id: str
+) -> tuple[str, int]:
+    """Where the run's sync service listens: the runner's placement, on a free port; a plan
+    whose SDK dials a fixed port gets that port, on an address private to the run."""
+    alias = next((a.sync_alias for a in artifacts.values() if a.sync_alias), "")
+    if not alias:
+        return place.sync_host, 0
+    host = getattr(runner, "sync_alias_host", lambda _: place.sync_host)(run_id)
+    return host, parse_alias(alias)[1]
+
+
+async def _stop_service(service: SyncService, sink: progress.ProgressSink) -> None:
+    await service.stop()
+    for refusal in service.refusals():
+        sink(progress.RunWarning(f"sync service: {refusal}"))
+
+
+def _decider(
+    book: OutcomeBook, options: RunOptions, sink: progress.ProgressSink, stop: StopRequest
+) -> Callable[[Fact], None]:
     def decide(fact: Fact) -> None:
         outcome = book.apply(fact)
         if outcome is not None:
@@ -164,6 +297,16 @@ async def execute(
             if options.fail_fast and outcome.status in ("failure", "crash"):
                 stop.request(f"fail-fast: {outcome.key} {outcome.status}")
 
+    return decide
+
+
+def _fact_handler(
+    book: OutcomeBook,
+    decide: Callable[[Fact], None],
+    follower: RunEventsFollower,
+    sink: progress.ProgressSink,
+) -> tuple[Callable[[Fact], None], set[asyncio.Task[None]]]:
+    """What the runner reports facts to, and the exits still settling."""
     settling: set[asyncio.Task[None]] = set()
 
     async def settle_exit(fact: InstanceExited) -> None:
@@ -188,118 +331,53 @@ async def execute(
         else:
             decide(fact)
 
-    listen = (getattr(runner, "sync_listen_host", "127.0.0.1"), 0)
-    alias = next((a.sync_alias for a in artifacts.values() if a.sync_alias), "")
-    if alias:
-        # The plan's SDK dials a fixed port: listen on it, where the runner says.
-        host = getattr(runner, "sync_alias_host", lambda _: listen[0])(run_id)
-        listen = (host, parse_alias(alias)[1])
-    await service.start(*listen)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(service.stop)
-        host, port = service.address
-        # [[services]] start before any instance; one that fails stops the run.
-        service_env, problem = await services.start_all(spec.services, layout.root, stack, host)
-        if problem:
-            stop.request(problem)
-        ctx = RunContext(
-            run_id=run_id,
-            spec=spec,
-            artifacts=services.with_env(artifacts, service_env),
-            run_dir=layout.root,
-            instance_dir=layout.instance_dir,
-            temp_dir=layout.temp_dir,
-            sync_host=host,
-            sync_port=port,
-            start_time=started,
-            report=on_fact,
-            stop=stop.event,
-            stop_grace_s=options.stop_grace_s,
-        )
-        async with asyncio.TaskGroup() as tg:
-            helpers = [
-                tg.create_task(follower.follow(decide)),
-                tg.create_task(_stop_after(options.timeout_s, stop)),
-                tg.create_task(_mark_stopped(stop, book, sink)),
-            ]
-            try:
-                if not stop.event.is_set():
-                    await runner.run(ctx)
-                while settling:
-                    await asyncio.gather(*settling)
-            finally:
-                for task in helpers:
-                    task.cancel()
+    return on_fact, settling
 
-    if stop.reason:
-        for outcome in book.stop_remaining(stop.reason):
-            sink(progress.InstanceFinished(outcome.key, outcome.status, outcome.error, ""))
-    result = RunResult(
+
+def _result(
+    run_id: str,
+    layout: RunLayout,
+    book: OutcomeBook,
+    stop: StopRequest,
+    seconds: float,
+    builds: dict[str, dict[str, Any]],
+) -> RunResult:
+    return RunResult(
         run_id=run_id,
         run_dir=layout.root,
         success=book.success and not stop.reason,
         groups=book.groups(),
         instances=list(book.instances.values()),
         stop_reason=stop.reason,
-        seconds=time.monotonic() - t0,
+        seconds=seconds,
         builds=builds,
     )
-    layout.write_run_json(
-        _record(
-            spec,
-            run_id,
-            started,
-            status="success" if result.success else "failure",
-            ended=datetime.now(UTC).isoformat(),
-            seconds=round(result.seconds, 3),
-            builds=builds,
-            stop_reason=stop.reason,
-            outcome={
-                "success": result.success,
-                "groups": [asdict(g) for g in result.groups],
-                "instances": {
-                    o.key: {
-                        "status": o.status,
-                        "error": o.error,
-                        "returncode": o.returncode,
-                        "decided_by": o.channel,
-                        **({"stderr_tail": o.stderr_tail} if o.status != "success" else {}),
-                    }
-                    for o in result.instances
-                },
+
+
+def _final_fields(result: RunResult) -> dict[str, Any]:
+    """What ``run.json`` says once the run is over."""
+    return {
+        "status": "success" if result.success else "failure",
+        "ended": datetime.now(UTC).isoformat(),
+        "seconds": round(result.seconds, 3),
+        "builds": result.builds,
+        "stop_reason": result.stop_reason,
+        "outcome": {
+            "success": result.success,
+            "groups": [asdict(g) for g in result.groups],
+            "instances": {
+                o.key: {
+                    "status": o.status,
+                    "error": o.error,
+                    "returncode": o.returncode,
+                    "decided_by": o.channel,
+                    **({"stderr_tail": o.stderr_tail} if o.status != "success" else {}),
+                }
+                for o in result.instances
             },
-            argv=sys.argv,
-        )
-    )
-    return result
-
-
-class _RunEventsFollower:
-    """Reads ``run_events`` in-process: events count like stdout ones (the outcome book
-    deduplicates), and an exiting instance can wait until its last publication is read."""
-
-    def __init__(self, service: SyncService, topic: str) -> None:
-        self._service = service
-        self._topic = topic
-        self._consumed = 0
-        self._moved = asyncio.Event()
-
-    async def follow(self, decide: Callable[[Fact], None]) -> None:
-        async for payload in self._service.subscribe(self._topic):
-            self._consumed += 1
-            self._moved.set()
-            event = parse_event(payload)
-            if event is not None:
-                # Choreograph's SDK names the instance; foreign SDKs name only the group.
-                decide(InstanceEvent(key=event.instance, event=event, channel="sync"))
-
-    async def wait_caught_up(self, timeout: float) -> None:
-        target = self._service.published(self._topic)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self._consumed < target:
-                    self._moved.clear()
-                    await self._moved.wait()
+        },
+        "argv": sys.argv,
+    }
 
 
 async def _stop_after(seconds: float, stop: StopRequest) -> None:

@@ -2,15 +2,20 @@
 from host networking, each with a fix where one is safe.
 
 ``choreo healthcheck`` reports; ``--fix`` also removes what dead runs left behind
-(namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`).
-Leftovers of live runs are never touched, so it is safe while other runs are going.
+(namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`;
+instance cgroups and whatever still runs in them: see :mod:`choreograph.runners.cgroups`)
+and marks runs whose owner died as ``aborted`` in their ``run.json``. Leftovers of live
+runs are never touched, so it is safe while other runs are going.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from choreograph import plugins
+from choreograph.results import liveness
+from choreograph.runners import containment
 
 
 @dataclass(frozen=True)
@@ -22,11 +27,45 @@ class Check:
     """A problem found, then removed by ``--fix``."""
 
 
-async def run_checks(fix: bool = False) -> list[Check]:
-    """Every check, in a stable order; with ``fix``, fixable problems are fixed first."""
+async def run_checks(fix: bool = False, runs_dir: Path | None = None) -> list[Check]:
+    """Every check, in a stable order; with ``fix``, fixable problems are fixed first.
+    ``runs_dir``: the home folder's runs (default: the configured home's)."""
+    if runs_dir is None:
+        from choreograph.config import load_settings
+
+        runs_dir = load_settings().runs_dir
     checks = [_runner_check(runner_id) for runner_id in sorted(plugins.RUNNERS)]
     checks.append(await _leftovers_check(fix))
+    checks.append(_cages_check(fix))
+    checks.append(_dead_runs_check(fix, runs_dir))
     return checks
+
+
+def _cages_check(fix: bool) -> Check:
+    name = "instance cgroups of dead runs"
+    found = containment.dead_run_cgroups()
+    if not found:
+        return Check(name, True, "none")
+    listing = "; ".join(f"{run_id} ({pids} processes)" for run_id, pids in found.items())
+    if not fix:
+        return Check(name, False, f"{len(found)}: {listing} (remove with --fix)")
+    left = containment.remove_dead_run_cgroups(found)
+    if left:
+        return Check(name, False, f"could not remove: {', '.join(left)}")
+    return Check(name, True, f"removed {len(found)}: {listing}", fixed=True)
+
+
+def _dead_runs_check(fix: bool, runs_dir: Path) -> Check:
+    name = "runs whose owner died"
+    dead = liveness.dead_runs(runs_dir)
+    if not dead:
+        return Check(name, True, "none")
+    if not fix:
+        return Check(
+            name, False, f"{len(dead)} shown as aborted: {', '.join(dead)} (record with --fix)"
+        )
+    marked = liveness.mark_aborted(runs_dir)
+    return Check(name, True, f"marked aborted: {', '.join(marked) or 'none'}", fixed=True)
 
 
 def _runner_check(runner_id: str) -> Check:

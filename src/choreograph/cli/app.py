@@ -1,15 +1,21 @@
 """The ``choreo`` command: parse arguments, call the engine in-process, render results.
 
-Exit status: 0 the run succeeded; 1 the run failed (a test outcome); 2 bad input
-(plan, composition, flags); 3 a build failed; 130 interrupted before the run started.
+Exit status (the same for every command, mapped in cli/reporting.py):
+
+- 0: success;
+- 1: some instance failed, crashed or was stopped (other commands: what was checked is
+  not so, e.g. ``healthcheck`` found a problem);
+- 2: bad input (plan, manifest, composition, flags, run ids): fix the files or the command;
+- 3: a build failed;
+- 4: the host cannot do what was asked (a port already in use, a full disk): fix the
+  machine, the input is fine;
+- 130: interrupted before the run started.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +25,7 @@ import typer
 from choreograph import __version__, workspace
 from choreograph.cli import render
 from choreograph.cli import series_options as so
-from choreograph.cli.reporting import reported, resolve_specs
+from choreograph.cli.reporting import composition_plan, reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
 from choreograph.plan import (
@@ -30,7 +36,7 @@ from choreograph.plan import (
     resolve_single,
 )
 from choreograph.plan.spec import RunSpec
-from choreograph.results.layout import RunLayout, find_run, list_runs
+from choreograph.results.layout import RunLayout, list_runs
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -131,9 +137,7 @@ def run_composition(
 
     def resolve(settings: Settings) -> list[RunSpec]:
         composition = load_composition(file)
-        plan_dir = workspace.find_plan(
-            composition.global_.plan, settings.plans_dir, relative_to=file.resolve().parent
-        )
+        plan_dir = composition_plan(composition, settings.plans_dir)
         manifest = load_manifest(plan_dir / workspace.MANIFEST)
         return resolve_composition(
             composition,
@@ -218,7 +222,8 @@ def plan_import(
 @plan_app.command("list")
 def plan_list() -> None:
     """Plans in the store."""
-    plans_dir = _settings().plans_dir
+    with reported():
+        plans_dir = _settings().plans_dir
     names = workspace.list_plans(plans_dir)
     if not names:
         render.console.print(f"no plans in {plans_dir}")
@@ -246,45 +251,15 @@ def describe(plan: str) -> None:
 @runs_app.command("list")
 def runs_list() -> None:
     """Runs in the home folder, newest last."""
-    runs_dir = _settings().runs_dir
-    records = [RunLayout(runs_dir, run_id).read_run_json() for run_id in list_runs(runs_dir)]
-    render.runs_table(runs_dir, records)
+    from choreograph.results.liveness import effective_status
 
-
-@app.command("collect")
-def collect(
-    run_id: str,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")
-    ] = None,
-) -> None:
-    """Archive a run's folder (run.json and every instance's outputs) as a .tgz."""
     with reported():
-        layout = find_run(_settings().runs_dir, run_id)
-    target = output or Path(f"{layout.run_id}.tgz")
-    with tarfile.open(target, "w:gz") as archive:
-        archive.add(
-            layout.root,
-            arcname=layout.run_id,
-            filter=lambda info: None if "/.tmp" in info.name else info,
-        )
-    render.console.print(f"wrote {target} ({target.stat().st_size} bytes)")
-
-
-@app.command("sync-service")
-def sync_service(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5050,
-) -> None:
-    """Run the sync service standalone (plans started by hand, or by other tools)."""
-    import logging
-
-    from choreograph.sync_service import SyncService
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    render.console.print(f"sync service listening on {host}:{port}")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(SyncService().serve_forever(host, port))
+        runs_dir = _settings().runs_dir
+    records = [RunLayout(runs_dir, run_id).read_run_json() for run_id in list_runs(runs_dir)]
+    for record in records:
+        # A run whose owner died (SIGKILL, crash) reads as aborted, not running forever.
+        record["status"] = effective_status(record)
+    render.runs_table(runs_dir, records)
 
 
 @app.command("version")

@@ -6,9 +6,12 @@ imports asyncio and websockets costs ~120 ms of CPU here; a fork of one that alr
 them costs ~2 ms and shares their memory. Stdlib only, single-threaded (forking a
 threaded process is unsafe), so the children start clean.
 
-Wire: one SOCK_SEQPACKET socket. In: ``{"id", "argv", "env", "cwd"}`` with two file
-descriptors (stdout, stderr). Out: ``{"id", "pid"}`` or ``{"id", "error"}`` per request and
-``{"exited": pid, "code": returncode}`` (negative: killed by that signal) per child.
+Wire: one SOCK_SEQPACKET socket. In: ``{"id"}`` with three file descriptors: stdout,
+stderr, and a memfd holding the request ``{"id", "argv", "env", "cwd", "join"}`` (a memfd
+because a datagram cannot carry a large environment; ``join``: cgroup ``procs`` files the
+child moves itself into before anything else). Out: ``{"id", "pid"}`` or
+``{"id", "error"}`` per request and ``{"exited": pid, "code": returncode}`` (negative:
+killed by that signal) per child.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ def _child(
         os.dup2(fds[1], 2)
         for fd in (devnull, *fds):
             os.close(fd)
+        pid = str(os.getpid()).encode()
+        for path in req.get("join", ()):
+            fd = os.open(path, os.O_WRONLY)  # an error here is printed to run.err, below
+            os.write(fd, pid)
+            os.close(fd)
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
@@ -84,6 +92,8 @@ def _child(
         if shutdown is not None:
             shutdown()
         atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # the pipe may be gone; exit regardless
@@ -110,10 +120,16 @@ def main() -> None:
     while True:
         for key, _ in selector.select():
             if key.fileobj is sock:
-                data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
+                data, fds, _, _ = socket.recv_fds(sock, 4096, 3)
                 if not data:
                     return  # the runner closed the socket: we are done
-                req = json.loads(data)
+                try:
+                    req = _read_request(fds.pop())
+                except (OSError, ValueError, IndexError) as exc:
+                    _send(sock, {"id": json.loads(data)["id"], "error": f"bad request: {exc}"})
+                    for fd in fds:
+                        os.close(fd)
+                    continue
                 sys.stdout.flush()
                 sys.stderr.flush()
                 try:
@@ -135,6 +151,16 @@ def main() -> None:
                 except BlockingIOError:
                     pass
             _reap(sock)
+
+
+def _read_request(fd: int) -> dict[str, Any]:
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as body:
+            body.seek(0)
+            request: dict[str, Any] = json.loads(body.read())
+    finally:
+        os.close(fd)
+    return request
 
 
 def _reap(sock: socket.socket) -> None:

@@ -7,14 +7,31 @@ the run, sets ``stop`` (timeout, interrupt, fail-fast) and reads the facts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from choreograph.plan.facts import Fact
 from choreograph.plan.spec import Artifact, RunSpec
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the engine must know of where instances live before it starts the sync service.
+
+    The service listens only where the run's instances (and this host) reach it, never on
+    every address: loopback for instances on this host, a gateway the runner made for
+    instances behind one.
+    """
+
+    sync_host: str = "127.0.0.1"
+    origins: Mapping[str, str] = field(default_factory=dict)
+    """Instance key → the address its sync connections come from, where the runner can tell
+    instances apart (empty otherwise): lets the engine refuse an outcome one instance
+    publishes for another, or one from outside the run."""
 
 
 @dataclass
@@ -44,3 +61,20 @@ class Runner(Protocol):
     async def run(self, ctx: RunContext) -> None:
         """Run every instance to its end, or until ``ctx.stop`` is set; leave nothing behind."""
         ...
+
+
+def placement(
+    runner: Runner, run_id: str, spec: RunSpec, run_dir: Path
+) -> contextlib.AbstractAsyncContextManager[Placement]:
+    """The runner's ``placed(run_id, spec, run_dir)`` context (it may set up the run's
+    network there, so the service can bind to it), or instances on this host's loopback."""
+    placed = getattr(runner, "placed", None)
+    if placed is None:
+        return _on_loopback()
+    context: contextlib.AbstractAsyncContextManager[Placement] = placed(run_id, spec, run_dir)
+    return context
+
+
+@contextlib.asynccontextmanager
+async def _on_loopback() -> AsyncIterator[Placement]:
+    yield Placement()

@@ -15,24 +15,18 @@ import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from choreograph.errors import RunnerError
-from choreograph.runners.launch import Launched, die_with_parent
+from choreograph.runners.launch import (
+    Launched,
+    Process,
+    close_quietly,
+    die_with_parent,
+    output_readers,
+)
 
 PRELOAD = ("choreograph.sdk",)
-
-
-@dataclass
-class _ForkedProcess:
-    pid: int
-    stdout: asyncio.StreamReader
-    stderr: asyncio.StreamReader
-    exit_code: asyncio.Future[int] = field(repr=False)
-
-    async def wait(self) -> int:
-        return await self.exit_code
 
 
 class ForkServer:
@@ -138,36 +132,61 @@ class ForkServer:
             else:
                 request.set_result(int(message["pid"]))
 
+    def check(self, argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+        """Nothing to check: the request travels in a memfd and nothing is exec'd, so any
+        size of environment works."""
+        return None
+
     async def spawn(
-        self, key: str, argv: tuple[str, ...], env: Mapping[str, str], cwd: str
+        self,
+        key: str,
+        argv: tuple[str, ...],
+        env: Mapping[str, str],
+        cwd: str,
+        join: tuple[str, ...] = (),
     ) -> Launched:
         if self._sock is None:
             raise RunnerError("the fork server is not running")
         loop = asyncio.get_running_loop()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         self._next_id += 1
         rid = str(self._next_id)
         request: asyncio.Future[int] = loop.create_future()
         self._requests[rid] = request
-        payload = json.dumps({"id": rid, "argv": list(argv), "env": dict(env), "cwd": cwd})
+        payload = json.dumps(
+            {"id": rid, "argv": list(argv), "env": dict(env), "cwd": cwd, "join": list(join)}
+        ).encode()
+        # The request rides in a memfd: a datagram is capped near 200 KiB (EMSGSIZE), and a
+        # test param may be larger than that.
+        body = os.memfd_create("choreograph-request", os.MFD_CLOEXEC)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         try:
-            await _send_fds(self._sock, payload.encode(), [out_w, err_w])
+            _write_all(body, payload)
+            await _send_fds(self._sock, json.dumps({"id": rid}).encode(), [out_w, err_w, body])
+        except OSError as exc:
+            self._requests.pop(rid, None)
+            close_quietly((out_r, err_r))
+            raise RunnerError(f"cannot start instance {key}: fork server: {exc}") from exc
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            close_quietly((out_w, err_w, body))
         try:
             pid = await request
         except RunnerError as exc:
-            os.close(out_r)
-            os.close(err_r)
+            close_quietly((out_r, err_r))
             raise RunnerError(f"cannot start instance {key}: {exc}") from exc
         exit_code: asyncio.Future[int] = loop.create_future()
         if pid in self._early_exits:
             exit_code.set_result(self._early_exits.pop(pid))
         else:
             self._exits[pid] = exit_code
-        return _ForkedProcess(pid, await _reader(out_r), await _reader(err_r), exit_code)
+        stdout, stderr, transports = await output_readers(out_r, err_r)
+        return Process(pid, stdout, stderr, exit_code, transports)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 async def _send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
@@ -177,12 +196,3 @@ async def _send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
             return
         except BlockingIOError:
             await asyncio.sleep(0.001)
-
-
-async def _reader(fd: int) -> asyncio.StreamReader:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 20)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
-    )
-    return reader

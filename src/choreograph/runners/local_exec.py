@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 
 from choreograph.errors import InputError
 from choreograph.plan.spec import Artifact
 from choreograph.runners.base import RunContext
+from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
 from choreograph.runners.resources import ResourceSampler, sample_interval
-from choreograph.runners.supervise import Supervisor
+from choreograph.runners.supervise import Launch, Supervisor
 from choreograph.runners.sync_alias import private_loopback, wrapped_argv
 
 LAUNCHERS = ("fork", "exec")
@@ -27,6 +27,7 @@ LAUNCHERS = ("fork", "exec")
 
 class LocalExecRunner:
     id = "local:exec"
+    config_keys = ("launcher", "sample_interval")  # sample_interval: runners/resources.py
 
     def problems(self) -> list[str]:
         return []
@@ -42,47 +43,43 @@ class LocalExecRunner:
             raise InputError(
                 f'[runners."local:exec"] launcher = {mode!r}: expected one of {LAUNCHERS}'
             )
-        supervisor = Supervisor(ctx.report)
         sampler = ResourceSampler(
             ctx.run_id, sample_interval(ctx.spec.run_config), ctx.instance_dir
         )
-        async with contextlib.AsyncExitStack() as stack:
-            launchers: dict[tuple[object, ...], Launcher] = {}
+        with RunContainment(ctx.run_id) as containment:
+            supervisor = Supervisor(ctx.report, containment=containment)
+            async with contextlib.AsyncExitStack() as stack:
+                launchers: dict[tuple[object, ...], Launcher] = {}
 
-            async def launcher_for(artifact: Artifact) -> Launcher | None:
-                if mode != "fork" or artifact.launcher != "python-fork" or artifact.sync_alias:
-                    return None
-                key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
-                if key not in launchers:
-                    server = ForkServer(artifact.argv[0], env=_base_env(artifact))
-                    launchers[key] = await stack.enter_async_context(server)
-                return launchers[key]
+                async def launcher_for(artifact: Artifact) -> Launcher | None:
+                    if mode != "fork" or artifact.launcher != "python-fork" or artifact.sync_alias:
+                        return None
+                    key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
+                    if key not in launchers:
+                        server = ForkServer(artifact.argv[0], env=_base_env(artifact))
+                        launchers[key] = await stack.enter_async_context(server)
+                    return launchers[key]
 
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    instances = []
-                    for slot in instance_slots(ctx.spec):
-                        artifact = ctx.artifacts[slot.group]
-                        instances.append(
-                            tg.create_task(
-                                supervisor.run_instance(
-                                    slot.key,
-                                    _argv(ctx, artifact),
-                                    instance_env(ctx, slot),
-                                    artifact.cwd or str(ctx.temp_dir(slot.key)),
-                                    ctx.instance_dir(slot.key),
-                                    await launcher_for(artifact),
-                                )
-                            )
+                launches = []
+                for slot in instance_slots(ctx.spec):
+                    artifact = ctx.artifacts[slot.group]
+                    launches.append(
+                        Launch(
+                            slot.key,
+                            _argv(ctx, artifact),
+                            instance_env(ctx, slot),
+                            artifact.cwd or str(ctx.temp_dir(slot.key)),
+                            ctx.instance_dir(slot.key),
+                            await launcher_for(artifact),
                         )
-                    watcher = tg.create_task(_stop_when_asked(ctx, supervisor))
-                    sampling = tg.create_task(sampler.run(supervisor.running_pids))
-                    await asyncio.wait(instances)
-                    watcher.cancel()
+                    )
+                sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
+                try:
+                    await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
+                finally:
                     sampling.cancel()
-            finally:
-                # Sweep stragglers: grandchildren an instance left in its process group.
-                supervisor.signal_all(signal.SIGKILL)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampling
 
 
 def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:
@@ -93,8 +90,3 @@ def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:
 
 def _base_env(artifact: Artifact) -> dict[str, str]:
     return {**os.environ, **artifact.env}
-
-
-async def _stop_when_asked(ctx: RunContext, supervisor: Supervisor) -> None:
-    await ctx.stop.wait()
-    await supervisor.stop_all(ctx.stop_grace_s)

@@ -26,9 +26,8 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import signal
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,14 @@ from choreograph.net.host import DEFAULT_MTU, RunNetwork
 from choreograph.net.rootless import RootlessNetwork, rootless_problems
 from choreograph.net.shaping.base import load_backend
 from choreograph.net.sidecar import Sidecar
-from choreograph.plan.spec import Artifact
-from choreograph.runners.base import RunContext
+from choreograph.plan.spec import Artifact, RunSpec
+from choreograph.runners.base import Placement, RunContext
+from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.runners.local_exec import LAUNCHERS
-from choreograph.runners.supervise import Supervisor
+from choreograph.runners.supervise import Launch, Supervisor
 from choreograph.runners.sync_alias import wrapped_argv
 
 CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher")
@@ -54,13 +54,10 @@ _CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
 
 class LocalNetnsRunner:
     id = "local:netns"
+    config_keys = CONFIG_KEYS
 
-    @property
-    def sync_listen_host(self) -> str:
-        """As root, instances reach the sync service at the control network's gateway
-        address, which exists only once the run's network does: listen on every address.
-        Rootless, the helper relays them to loopback."""
-        return "0.0.0.0" if privileged() else "127.0.0.1"
+    def __init__(self) -> None:
+        self._network: RunNetwork | None = None
 
     def problems(self) -> list[str]:
         found = privilege_problems()
@@ -68,82 +65,111 @@ class LocalNetnsRunner:
             found.append("the `ip` command (iproute2) is not installed")
         return found + load_backend("userspace").problems()
 
+    @contextlib.asynccontextmanager
+    async def placed(self, run_id: str, spec: RunSpec, run_dir: Path) -> AsyncIterator[Placement]:
+        """As root, the run's network is made first so that the sync service listens on its
+        control gateway alone (instances reach it there; nobody else's network does), and
+        each instance's control address identifies its connections. Rootless, the network
+        is made in :meth:`run` (it relays the service's port) and the service stays on
+        loopback."""
+        if not privileged():
+            yield Placement()
+            return
+        config = _parse_config(spec.run_config)
+        names = hostnames([(g.id, g.instances) for g in spec.groups])
+        network = RunNetwork(run_id, names, **_network_options(config, run_dir))
+        async with network:
+            self._network = network
+            keys = [slot.key for slot in instance_slots(spec)]
+            origins = {
+                key: str(host.control_ip)
+                for key, host in zip(keys, network.plan.instances, strict=True)
+            }
+            try:
+                yield Placement(str(network.plan.gateway), origins)
+            finally:
+                self._network = None
+
     async def run(self, ctx: RunContext) -> None:
         config = _parse_config(ctx.spec.run_config)
-        spec = ctx.spec
-        names = hostnames([(g.id, g.instances) for g in spec.groups])
-        slots = list(instance_slots(spec))
-        options: dict[str, Any] = {
-            "subnet": config["subnet"],
-            "mtu": config["mtu"],
-            "shaping": config["shaping"],
-            "log_path": ctx.run_dir / "switch.log",
-        }
-        network: RunNetwork | RootlessNetwork
+        if self._network is not None:
+            await self._run_in(self._network, ctx, config)
+            return
         if privileged():
-            network = RunNetwork(ctx.run_id, names, **options)
-        else:
-            network = RootlessNetwork(ctx.run_id, names, sync_port=ctx.sync_port, **options)
-        supervisor = Supervisor(ctx.report)
-        async with network, contextlib.AsyncExitStack() as stack:
-            plan = network.plan
-            enter = network.instance_env() if isinstance(network, RootlessNetwork) else {}
-            # Instances reach the service through the control network; the sidecar, here,
-            # through loopback (the service listens on every address).
-            inner = dataclasses.replace(ctx, sync_host=str(plan.gateway))
-            sidecar = Sidecar(
-                network,
-                ("127.0.0.1", ctx.sync_port),
-                (ctx.run_id, spec.plan, spec.case),
-                lambda index, message: _tell(ctx, slots[index].key, message),
-            )
-            servers: dict[tuple[object, ...], Launcher] = {}
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    side = tg.create_task(sidecar.serve())
-                    instances = []
-                    for slot, host in zip(slots, plan.instances, strict=True):
-                        artifact = ctx.artifacts[slot.group]
-                        env = instance_env(
-                            inner,
-                            slot,
-                            subnet=str(plan.data_subnet),
-                            sidecar=True,
-                            hostname=host.hostname,
-                        )
-                        env.update(enter, CHOREO_NETNS=host.netns)
-                        argv, launcher = await _launch_plan(
-                            config["launcher"], artifact, env, stack, servers
-                        )
-                        if artifact.sync_alias:
-                            # The SDK dials a fixed name: resolve it to the gateway.
-                            if not privileged():
-                                raise RunnerError(
-                                    "plans with a sync_alias (Testground's Rust SDK) need "
-                                    "local:netns as root"
-                                )
-                            argv = wrapped_argv(
-                                artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
+            # Run without placed() (a test, a benchmark): make the network here.
+            names = hostnames([(g.id, g.instances) for g in ctx.spec.groups])
+            options = _network_options(config, ctx.run_dir)
+            async with RunNetwork(ctx.run_id, names, **options) as network:
+                await self._run_in(network, ctx, config)
+            return
+        names = hostnames([(g.id, g.instances) for g in ctx.spec.groups])
+        options = _network_options(config, ctx.run_dir)
+        async with RootlessNetwork(ctx.run_id, names, sync_port=ctx.sync_port, **options) as net:
+            await self._run_in(net, ctx, config)
+
+    async def _run_in(
+        self, network: RunNetwork | RootlessNetwork, ctx: RunContext, config: dict[str, Any]
+    ) -> None:
+        spec = ctx.spec
+        slots = list(instance_slots(spec))
+        plan = network.plan
+        rootless = isinstance(network, RootlessNetwork)
+        enter = network.instance_env() if isinstance(network, RootlessNetwork) else {}
+        # Instances reach the service through the control network's gateway; so does the
+        # sidecar as root (the service listens there alone), and through loopback rootless.
+        inner = dataclasses.replace(ctx, sync_host=str(plan.gateway))
+        sidecar = Sidecar(
+            network,
+            ("127.0.0.1" if rootless else str(plan.gateway), ctx.sync_port),
+            (ctx.run_id, spec.plan, spec.case),
+            lambda index, message: _tell(ctx, slots[index].key, message),
+        )
+        with RunContainment(ctx.run_id) as containment:
+            supervisor = Supervisor(ctx.report, containment=containment)
+            async with contextlib.AsyncExitStack() as stack:
+                servers: dict[tuple[object, ...], Launcher] = {}
+                launches = []
+                for slot, host in zip(slots, plan.instances, strict=True):
+                    artifact = ctx.artifacts[slot.group]
+                    env = instance_env(
+                        inner,
+                        slot,
+                        subnet=str(plan.data_subnet),
+                        sidecar=True,
+                        hostname=host.hostname,
+                    )
+                    env.update(enter, CHOREO_NETNS=host.netns)
+                    argv, launcher = await _launch_plan(
+                        config["launcher"], artifact, env, stack, servers
+                    )
+                    if artifact.sync_alias:
+                        # The SDK dials a fixed name: resolve it to the gateway.
+                        if rootless:
+                            raise RunnerError(
+                                "plans with a sync_alias (Testground's Rust SDK) need "
+                                "local:netns as root"
                             )
-                            launcher = netns_exec_launcher(env)
-                        instances.append(
-                            tg.create_task(
-                                supervisor.run_instance(
-                                    slot.key,
-                                    argv,
-                                    env,
-                                    artifact.cwd or str(ctx.temp_dir(slot.key)),
-                                    ctx.instance_dir(slot.key),
-                                    launcher,
-                                )
-                            )
+                        argv = wrapped_argv(
+                            artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
                         )
-                    watcher = tg.create_task(_stop_when_asked(ctx, supervisor))
-                    await asyncio.wait(instances)
-                    watcher.cancel()
+                        launcher = netns_exec_launcher(env)
+                    launches.append(
+                        Launch(
+                            slot.key,
+                            argv,
+                            env,
+                            artifact.cwd or str(ctx.temp_dir(slot.key)),
+                            ctx.instance_dir(slot.key),
+                            launcher,
+                        )
+                    )
+                side = asyncio.create_task(sidecar.serve())
+                try:
+                    await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
+                finally:
                     side.cancel()
-            finally:
-                supervisor.signal_all(signal.SIGKILL)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await side
 
 
 def privileged() -> bool:
@@ -207,17 +233,21 @@ def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _network_options(config: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    return {
+        "subnet": config["subnet"],
+        "mtu": config["mtu"],
+        "shaping": config["shaping"],
+        "log_path": run_dir / "switch.log",
+    }
+
+
 def _tell(ctx: RunContext, key: str, message: str) -> None:
     """Append a sidecar message to the instance's ``run.err``, where its user looks."""
     path = ctx.instance_dir(key) / "run.err"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as err:
         err.write(f"choreograph sidecar {time.strftime('%H:%M:%S')}: {message}\n")
-
-
-async def _stop_when_asked(ctx: RunContext, supervisor: Supervisor) -> None:
-    await ctx.stop.wait()
-    await supervisor.stop_all(ctx.stop_grace_s)
 
 
 def _has_caps(*caps: int) -> bool:

@@ -1,8 +1,8 @@
 """Resource sampling: each running instance's CPU % and RSS, without the plan doing anything.
 
 Every ``interval`` seconds (run config ``sample_interval``, default 1 s, ``0`` disables;
-a number of seconds or a duration such as ``"500ms"``) the sampler walks each instance's
-process tree (the instance and everything it started) and appends two records to
+a number of seconds or a duration such as ``"500ms"``) the sampler reads each instance's
+usage (the instance and everything it started) and appends two records to
 ``resources.out`` in the instance's outputs folder, in the SDK's metric format::
 
     {"run":…,"group":…,"instance":"g/0","name":"cpu_percent","type":"gauge","unit":"%",
@@ -12,10 +12,13 @@ process tree (the instance and everything it started) and appends two records to
 A file of its own, not ``diagnostics.out``: that one belongs to the plan's process, and
 two writers appending buffered chunks to one file could interleave partial lines.
 
-CPU % is CPU time (user + system) of the tree over wall time since the previous sample
-(100 = one core). A process that appeared since then counts all its CPU time; one that
-exited loses its last partial interval. psutil runs in a worker thread so a run with many
-instances does not stall the event loop that supervises them.
+CPU % is CPU time (user + system) over wall time since the previous sample (100 = one
+core). Where the instance lives in a cgroup (see :mod:`choreograph.runners.cgroups`) both
+figures are the cgroup's own counters: one file read each, exact even for processes that
+came and went between samples, and RSS counts shared pages once. Otherwise psutil walks the
+process tree: a process that appeared since the previous sample counts all its CPU time,
+one that exited loses its last partial interval. Sampling runs in a worker thread so a run
+with many instances does not stall the event loop that supervises them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import psutil
 
 from choreograph.errors import InputError
+from choreograph.runners.supervise import Running
 from choreograph.wire.durations import parse_duration_ns
 
 DEFAULT_INTERVAL_S = 1.0
@@ -89,39 +93,78 @@ class _Tree:
         return 100.0 * used / elapsed, rss
 
 
+class _CellCounters:
+    """CPU accounting of one instance's cgroup between samples."""
+
+    def __init__(self, running: Running) -> None:
+        assert running.cage is not None and running.cage.cell is not None
+        self.cell = running.cage.cell
+        self.pid = running.pid
+        # The first sample covers the instance's whole life so far.
+        try:
+            born = psutil.Process(running.pid).create_time()
+        except psutil.Error:
+            born = time.time()
+        self.at = time.monotonic() - max(0.0, time.time() - born)
+        self.cpu = 0.0
+
+    def sample(self) -> tuple[float, int] | None:
+        cpu, rss = self.cell.cpu_seconds(), self.cell.memory_bytes()
+        if cpu is None or rss is None:
+            return None
+        now = time.monotonic()
+        used = max(0.0, cpu - self.cpu)
+        elapsed = max(now - self.at, 1e-6)
+        self.cpu, self.at = cpu, now
+        return 100.0 * used / elapsed, rss
+
+
 class ResourceSampler:
-    """Samples the instances ``running()`` names (key → pid) until cancelled."""
+    """Samples the instances ``running()`` names until cancelled."""
 
     def __init__(self, run_id: str, interval: float, instance_dir: Callable[[str], Path]) -> None:
         self.run_id = run_id
         self.interval = interval
         self.instance_dir = instance_dir
-        self._trees: dict[str, _Tree] = {}
+        self._trees: dict[str, _Tree | _CellCounters] = {}
         self.samples = 0
 
-    async def run(self, running: Callable[[], Mapping[str, int]]) -> None:
+    async def run(self, running: Callable[[], Mapping[str, Running]]) -> None:
         if self.interval <= 0:
             return
         while True:
             await asyncio.sleep(self.interval)
             await asyncio.to_thread(self.sample_once, dict(running()))
 
-    def sample_once(self, pids: Mapping[str, int]) -> None:
+    def sample_once(self, instances: Mapping[str, Running | int]) -> None:
+        """One sample of each instance (given as its :class:`Running`, or just a pid)."""
         for key in list(self._trees):
-            if key not in pids:
+            if key not in instances:
                 del self._trees[key]
-        for key, pid in pids.items():
-            tree = self._trees.get(key)
-            if tree is None or tree.root.pid != pid:
-                try:
-                    self._trees[key] = _Tree(pid)
-                except psutil.Error:
-                    continue
+        for key, found in instances.items():
+            running = found if isinstance(found, Running) else Running(found, None)
+            if (figures := self._sample(key, running)) is not None:
+                self._write(key, *figures)
+
+    def _sample(self, key: str, running: Running) -> tuple[float, int] | None:
+        counters = self._trees.get(key)
+        if counters is not None and _pid_of(counters) != running.pid:
+            counters = None
+        if counters is None:
             try:
-                cpu, rss = self._trees[key].sample()
+                if running.cage is not None and running.cage.cell is not None:
+                    counters = _CellCounters(running)
+                    if counters.cell.cpu_seconds() is None or counters.cell.memory_bytes() is None:
+                        counters = _Tree(running.pid)  # a layout without both counters
+                else:
+                    counters = _Tree(running.pid)
             except psutil.Error:
-                continue
-            self._write(key, cpu, rss)
+                return None
+            self._trees[key] = counters
+        try:
+            return counters.sample()
+        except psutil.Error:
+            return None
 
     def _write(self, key: str, cpu: float, rss: int) -> None:
         group = key.rpartition("/")[0]
@@ -137,3 +180,7 @@ class ResourceSampler:
         with (folder / RESOURCES_FILE).open("a", encoding="utf-8") as out:
             out.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
         self.samples += 1
+
+
+def _pid_of(counters: _Tree | _CellCounters) -> int:
+    return counters.root.pid if isinstance(counters, _Tree) else counters.pid
