@@ -1,9 +1,10 @@
 """The Testground conformance suite's machinery: run ``choreo`` as a user does, read what
 a run recorded, and talk to a sync service frame by frame.
 
-Every test gets its own ``CHOREO_HOME`` (its own runs), but all homes share one
-session-wide ``builds`` folder, so each plan's ``npm ci`` happens once per test session
-instead of once per test.
+Every test gets its own ``CHOREO_HOME`` (its own runs), but all homes share the session's
+``builds`` folder (``shared_builds``, tests/prebuild.py), so each plan builds once per test
+session instead of once per test; plans whose cold build takes minutes (cargo, sdk-go,
+``npm ci``) are marked ``prebuilt`` and built before the first test.
 """
 
 from __future__ import annotations
@@ -125,11 +126,6 @@ class Choreo:
         )
         runs = sorted((self.home / "runs").glob("*/run.json"))
         return Run(proc, runs[-1].parent if runs else None)
-
-
-@pytest.fixture(scope="session")
-def shared_builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("compat-builds")
 
 
 @pytest.fixture

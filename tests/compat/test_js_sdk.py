@@ -21,7 +21,11 @@ TG_JS = str(JS_PLANS / "testground-js")
 JS_NATIVE = str(JS_PLANS / "js-native")
 FLAGS = ("--builder", "exec:node", "--runner", "local:exec", "--timeout", "60")
 
-pytestmark = pytest.mark.usefixtures("node")
+pytestmark = [
+    pytest.mark.usefixtures("node"),
+    pytest.mark.prebuilt("single", "--plan", TG_JS, "--builder", "exec:node", tools=("npm",)),
+    pytest.mark.prebuilt("single", "--plan", JS_NATIVE, tools=("npm",)),
+]
 
 
 def run_case(choreo: Choreo, case: str, instances: int, *more: str) -> Run:

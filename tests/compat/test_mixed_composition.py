@@ -15,7 +15,10 @@ from .conftest import COMPAT, Choreo
 
 COMPOSITION = COMPAT / "mixed" / "plans" / "python-meets-js.toml"
 
-pytestmark = pytest.mark.usefixtures("node")
+pytestmark = [
+    pytest.mark.usefixtures("node"),
+    pytest.mark.prebuilt("composition", "-f", str(COMPOSITION), tools=("npm",)),
+]
 
 
 def test_python_and_js_instances_share_barriers_and_topics(choreo: Choreo) -> None:

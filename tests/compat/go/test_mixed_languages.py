@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ..conftest import Choreo
 
 COMPOSITION = Path(__file__).parents[1] / "mixed" / "plans" / "python-js-go.toml"
 
 
+@pytest.mark.prebuilt("composition", "-f", str(COMPOSITION), tools=("go", "node", "npm"))
 def test_go_python_and_js_groups_meet(choreo: Choreo, node: None) -> None:
     run = choreo("run", "composition", "-f", str(COMPOSITION), "--messages", timeout=600)
     assert run.code == 0, str(run)

@@ -11,6 +11,11 @@ from ..conftest import Choreo
 from .conftest import PLANS
 
 OUTCOMES = str(PLANS / "outcomes")
+VERSIONS = PLANS / "versions" / "composition.toml"
+
+# sdk-go's module download and first compile take minutes cold: done once, before the
+# tests (tests/prebuild.py); other builds of the plan reuse the module and build caches.
+pytestmark = pytest.mark.prebuilt("single", "--plan", OUTCOMES, tools=("go",))
 
 
 def _statuses(record: dict[str, object]) -> list[str]:
@@ -25,6 +30,7 @@ def test_success_without_flags_and_no_rebuild(choreo: Choreo) -> None:
     first, first_dir = run.record, run.run_dir
     assert first_dir is not None
     assert _statuses(first) == ["success", "success"]
+    assert first["builds"]["single"]["from_cache"] is True  # built before the tests
     modules = first["builds"]["single"]["provenance"]["modules"]
     assert any(
         m.startswith("github.com/testground/sdk-go v0.3.1-0.20211012114808-49c90fa75405")
@@ -194,9 +200,9 @@ instances = {{ count = 1 }}
     assert "github.com/google/uuid" in run.stderr and "v9.9.9" in run.stderr
 
 
+@pytest.mark.prebuilt("composition", "-f", str(VERSIONS), tools=("go",))
 def test_two_groups_on_two_versions_of_one_module(choreo: Choreo) -> None:
-    composition = PLANS / "versions" / "composition.toml"
-    run = choreo("run", "composition", "-f", str(composition), timeout=600)
+    run = choreo("run", "composition", "-f", str(VERSIONS), timeout=600)
     assert run.code == 0, str(run)
     record = run.record
     assert {g["group"]: g["ok"] for g in record["outcome"]["groups"]} == {"old": 2, "new": 2}

@@ -2,12 +2,14 @@
 
 Every test here is marked ``root`` and skipped, with the reason, when not run as root (CI
 runs as root). An autouse fixture fails any test that leaves a namespace, a link or a
-switch process behind, so cleanup is tested everywhere, failures included.
+switch process behind, so cleanup is tested everywhere, failures included; runs that
+another test session on the same host holds live are not this test's to answer for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -20,7 +22,8 @@ from typing import Any, TypeVar
 import pytest
 
 from choreograph.net._enter import in_netns
-from choreograph.net.cleanup import SWITCH_MARK
+from choreograph.net.addresses import tag_of_link, tag_of_netns
+from choreograph.net.cleanup import STATE_DIR, SWITCH_MARK, is_live
 from choreograph.net.host import RunNetwork
 
 T = TypeVar("T")
@@ -38,14 +41,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def host_state() -> set[str]:
-    """Choreograph's namespaces, root links and switch processes on this host."""
-    found = {f"netns {n}" for n in _listdir("/run/netns") if n.startswith("choreo-")}
-    found |= {f"link {n}" for n in _listdir("/sys/class/net") if n.startswith("ch")}
+    """Choreograph's namespaces, root links and switch processes on this host, except
+    those of runs held live by a process outside this test session."""
+    found: dict[str, str | None] = {}  # what → its run tag
+    for name in _listdir("/run/netns"):
+        if name.startswith("choreo-"):
+            found[f"netns {name}"] = tag_of_netns(name)
+    for name in _listdir("/sys/class/net"):
+        if name.startswith("ch"):
+            found[f"link {name}"] = tag_of_link(name)
     for pid in filter(str.isdigit, _listdir("/proc")):
         with contextlib.suppress(OSError):
-            if SWITCH_MARK.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.add(f"process {pid}")
-    return found
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if any(SWITCH_MARK.encode() in arg for arg in argv):
+                tag = argv[argv.index(b"--tag") + 1].decode() if b"--tag" in argv[:-1] else None
+                found[f"process {pid}"] = tag
+    others = {tag for tag in set(found.values()) if tag and _held_elsewhere(tag)}
+    return {what for what, tag in found.items() if tag not in others}
+
+
+def _held_elsewhere(tag: str) -> bool:
+    """Whether a live run of another process tree (another test session) holds ``tag``."""
+    if not is_live(tag):
+        return False
+    try:
+        pid = int(json.loads((STATE_DIR / f"{tag}.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    me = os.getpid()
+    while pid > 1:  # up the parent chain: this process or one it started holds it?
+        if pid == me:
+            return False
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return True
+    return True
 
 
 def _listdir(path: str) -> list[str]:

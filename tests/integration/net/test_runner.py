@@ -108,13 +108,21 @@ instances = {{ count = 2 }}
 
 
 @pytest.fixture(scope="module")
-def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One home for the SDK plans, so npm ci and go build happen once per session."""
-    return tmp_path_factory.mktemp("netns-sdk-home")
+def shared_home(tmp_path_factory: pytest.TempPathFactory, shared_builds: Path) -> Path:
+    """One home for the SDK plans, its builds the session's: npm ci and go build happen
+    once per session, before the tests (tests/prebuild.py)."""
+    home = tmp_path_factory.mktemp("netns-sdk-home")
+    (home / "builds").symlink_to(shared_builds, target_is_directory=True)
+    return home
+
+
+def _sdk_plan(plan: str, tools: tuple[str, ...]) -> object:
+    build = pytest.mark.prebuilt("single", "--plan", str(PLANS / plan), tools=tools)
+    return pytest.param(plan, tools, marks=build, id=plan)
 
 
 @pytest.mark.parametrize(
-    ("plan", "tools"), [("js-network", ("node", "npm")), ("go-network", ("go",))]
+    ("plan", "tools"), [_sdk_plan("js-network", ("node", "npm")), _sdk_plan("go-network", ("go",))]
 )
 def test_testground_sdk_network_clients(
     shared_home: Path, plan: str, tools: tuple[str, ...]
