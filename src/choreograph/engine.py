@@ -137,19 +137,8 @@ async def execute(
                 spec, settings, options, sink, stop, runner, layout, artifacts, started
             )
         except BaseException as exc:
-            status = (
-                "interrupted"
-                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-                else "aborted"
-            )
-            layout.write_run_json(
-                record(
-                    status=status,
-                    error=f"{type(exc).__name__}: {exc}",
-                    ended=datetime.now(UTC).isoformat(),
-                    builds=builds,
-                )
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            layout.write_run_json(record(**_cut_short(exc, "aborted", error), builds=builds))
             raise
         result = _result(run_id, layout, book, stop, time.monotonic() - t0, builds)
         layout.write_run_json(record(**_final_fields(result)))
@@ -169,15 +158,19 @@ async def _build(
         return await build_all(spec, settings, sink)
     except BaseException as exc:
         # The run folder says what happened even when no instance ever started.
-        reason = (
-            "interrupted"
-            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
-            else "build-failed"
-        )
-        layout.write_run_json(
-            record(status=reason, error=str(exc), ended=datetime.now(UTC).isoformat())
-        )
+        layout.write_run_json(record(**_cut_short(exc, "build-failed", str(exc))))
         raise
+
+
+def _cut_short(exc: BaseException, status: str, error: str) -> dict[str, Any]:
+    """``run.json`` fields for a run an exception ended: ``interrupted`` for Ctrl-C or a
+    cancellation, else ``status``."""
+    interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+    return {
+        "status": "interrupted" if interrupted else status,
+        "error": error,
+        "ended": datetime.now(UTC).isoformat(),
+    }
 
 
 async def _run(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import Choreo
+from tests.processes import alive
 
 # Each instance starts a child in a session of its own (immune to killpg) and one in its
 # own session, writes their pids to its outputs, then loops forever.
@@ -72,14 +73,6 @@ def plan(tmp_path: Path) -> Path:
     return folder
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _child_pids(run_dir: Path) -> list[int]:
     return [int(p) for f in sorted(run_dir.glob("*/*/pids")) for p in f.read_text().split()]
 
@@ -110,7 +103,7 @@ def test_timeout_ends_the_run_whatever_instances_leave_behind(choreo: Choreo, pl
     run_dir = choreo.runs()[-1]
     pids = _child_pids(run_dir)
     assert len(pids) >= 3 * 40, f"only {len(pids)} pids recorded"
-    assert _wait_until(lambda: not any(_alive(p) for p in pids), 10), [p for p in pids if _alive(p)]
+    assert _wait_until(lambda: not any(alive(p) for p in pids), 10), [p for p in pids if alive(p)]
     statuses = {o["status"] for o in choreo.last_run()["outcome"]["instances"].values()}
     assert statuses == {"stopped"}
 
@@ -118,18 +111,18 @@ def test_timeout_ends_the_run_whatever_instances_leave_behind(choreo: Choreo, pl
 def test_sigkill_of_choreo_leaves_nothing_and_the_run_reads_aborted(
     choreo: Choreo, plan: Path
 ) -> None:
-    proc = choreo.popen("run", "single", "--plan", str(plan), "--case", "spawn", "-i", "6")
+    proc = choreo.popen("run", "single", "--plan", str(plan), "--case", "spawn", "-i", "50")
     try:
         assert _wait_until(
-            lambda: bool(choreo.runs()) and len(_child_pids(choreo.runs()[-1])) == 18, 120
+            lambda: bool(choreo.runs()) and len(_child_pids(choreo.runs()[-1])) == 150, 120
         ), "instances did not start their children"
         run_dir = choreo.runs()[-1]
         pids = _child_pids(run_dir)
-        assert all(_alive(p) for p in pids)
+        assert all(alive(p) for p in pids)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        assert _wait_until(lambda: not any(_alive(p) for p in pids), 15), [
-            p for p in pids if _alive(p)
+        assert _wait_until(lambda: not any(alive(p) for p in pids), 15), [
+            p for p in pids if alive(p)
         ]
     finally:
         if proc.poll() is None:

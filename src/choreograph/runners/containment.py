@@ -139,6 +139,10 @@ class RunContainment:
         dirs = self.run_dirs()
         if dirs and self.layout is not None:
             cgroups.remove_tree(dirs, self.layout.primary.version, wait_s=2.0)
+            for folder in dirs:
+                # Choreograph's own folder goes too once no run uses it (another run may).
+                with contextlib.suppress(OSError):
+                    folder.parent.rmdir()
         else:
             sweep_marked(self.run_id)
         self._stop_keeper()

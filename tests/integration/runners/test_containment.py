@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.processes import alive
 
 from choreograph.runners import cgroups
 from choreograph.runners.containment import RunContainment
@@ -31,14 +32,6 @@ needs_cgroups = pytest.mark.skipif(
     not ROOT or cgroups.choose_layout(cgroups.discover())[0] is None,
     reason="needs root on a host with cgroup v2 or a v1 freezer hierarchy",
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 async def _children(out: Path) -> list[int]:
@@ -75,9 +68,9 @@ async def _run_one(tmp_path: Path, containment: RunContainment, fork: bool) -> N
         stop.set()
         await asyncio.wait_for(running, 20)
     deadline = time.monotonic() + 5
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert not any(_alive(p) for p in pids), "a descendant outlived its instance"
+    assert not any(alive(p) for p in pids), "a descendant outlived its instance"
 
 
 async def _check_freeze_and_counters(cage, pids, instances, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -143,6 +136,6 @@ async def test_an_instance_ending_takes_its_detached_children_and_closes_its_out
     assert code == 0
     child = int((tmp_path / "out" / "run.out").read_text().split()[0])
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert not _alive(child)
+    assert not alive(child)
