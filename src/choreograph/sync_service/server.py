@@ -17,6 +17,7 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -315,10 +316,21 @@ def serve_standalone(host: str, port: int, token: str | None, history_budget_mib
         history_budget_bytes=history_budget_mib * MIB,
         budget_hint="restart the sync service with a larger --history-budget-mib",
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(service.serve_forever(host, port))
+    asyncio.run(_serve_until_signalled(service, host, port))
     for line in service.refusals():
         print(f"warning: sync service {line}", file=sys.stderr)
+
+
+async def _serve_until_signalled(service: SyncService, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly. Handlers are installed explicitly:
+    a process started in the background of a script inherits SIGINT ignored, and Ctrl-C
+    would never reach Python's default handler."""
+    loop = asyncio.get_running_loop()
+    serving = asyncio.ensure_future(service.serve_forever(host, port))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, serving.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
 
 
 if __name__ == "__main__":
