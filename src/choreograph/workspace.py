@@ -20,10 +20,14 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from choreograph.atomic import os_reason
-from choreograph.errors import HostError, InputError, PlanNotFoundError
+from choreograph.errors import HostError, InputError, PlanError, PlanNotFoundError
 from choreograph.plan.path_names import path_name_problem
+
+if TYPE_CHECKING:
+    from choreograph.plan.composition import Composition
 
 MANIFEST = "manifest.toml"
 _NOT_COPIED = ("__pycache__", "node_modules")
@@ -215,3 +219,14 @@ def _plan_entries(root: Path) -> list[tuple[Path, str | None]]:
             + "\n  ".join(sorted(problems))
         )
     return entries
+
+
+def composition_plan(composition: Composition, plans_dir: Path) -> Path:
+    """The folder of the plan ``[global] plan`` names (a path is relative to the
+    composition's folder); when there is none, a PlanError located at that key of the
+    composition file, which is what the user has to fix."""
+    where = Path(composition.source).resolve().parent if composition.source else None
+    try:
+        return find_plan(composition.global_.plan, plans_dir, relative_to=where)
+    except PlanNotFoundError as exc:
+        raise PlanError(composition.issue(("global", "plan"), str(exc))) from None

@@ -15,7 +15,6 @@ Exit status (the same for every command, mapped in cli/reporting.py):
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +22,11 @@ from typing import Annotated
 import typer
 
 from choreograph import __version__, workspace
+from choreograph.calibrate import substitute_calibrated
 from choreograph.cli import render
 from choreograph.cli import series_options as so
-from choreograph.cli.reporting import composition_plan, reported, resolve_specs
+from choreograph.cli.interrupts import stop_on_signals
+from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
 from choreograph.plan import (
@@ -103,7 +104,9 @@ def run_single(
                 plan_dir,
                 case=case,
                 instances=instances,
-                test_params=parse_test_param_flags(tp or []),
+                test_params=substitute_calibrated(
+                    parse_test_param_flags(tp or []), settings.home, manifest.name, case
+                ),
                 builder=builder,
                 runner=runner,
                 manifest_file=str(manifest_file),
@@ -137,13 +140,18 @@ def run_composition(
 
     def resolve(settings: Settings) -> list[RunSpec]:
         composition = load_composition(file)
-        plan_dir = composition_plan(composition, settings.plans_dir)
+        plan_dir = workspace.composition_plan(composition, settings.plans_dir)
         manifest = load_manifest(plan_dir / workspace.MANIFEST)
         return resolve_composition(
             composition,
             manifest,
             plan_dir,
-            test_params=parse_test_param_flags(tp or []),
+            test_params=substitute_calibrated(
+                parse_test_param_flags(tp or []),
+                settings.home,
+                manifest.name,
+                composition.global_.case,
+            ),
             builder=builder,
             runner=runner,
         )
@@ -184,15 +192,8 @@ async def _execute(
     spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
 ) -> RunResult:
     stop = StopRequest()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.request, f"interrupted by {signal.Signals(sig).name}")
-    try:
-        with render.LiveProgress(show_messages=messages) as live:
-            result = await execute(spec, settings, options, live, stop)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with stop_on_signals(stop.request), render.LiveProgress(show_messages=messages) as live:
+        result = await execute(spec, settings, options, live, stop)
     render.outcome_table(result)
     return result
 

@@ -1,21 +1,16 @@
 """How every command turns Choreograph's exceptions into a message and an exit status,
 written once: 2 for bad input (plan, composition, flags, run ids), 3 for a failed build,
 4 when the host cannot do what was asked (a port in use, a full disk). Also the one
-place resolved specs are checked and their warnings shown before anything is built, and
-where a composition's ``[global] plan`` is looked up (so both ``run composition`` and
-``build composition`` report a missing plan against the composition's line)."""
+place resolved specs are checked and their warnings shown before anything is built."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from choreograph import workspace
 from choreograph.availability import check_config_keys
 from choreograph.cli import render
 from choreograph.config import Settings, load_settings
@@ -23,13 +18,8 @@ from choreograph.errors import (
     BuildError,
     ChoreographError,
     HostError,
-    PlanError,
-    PlanNotFoundError,
 )
 from choreograph.plan.spec import RunSpec
-
-if TYPE_CHECKING:
-    from choreograph.plan.composition import Composition
 
 EXIT_INPUT, EXIT_BUILD, EXIT_HOST = 2, 3, 4
 
@@ -83,14 +73,3 @@ def resolve_specs(resolve: Callable[[Settings], list[RunSpec]]) -> tuple[Setting
         for warning in spec.warnings:
             render.warn(warning)
     return settings, specs
-
-
-def composition_plan(composition: Composition, plans_dir: Path) -> Path:
-    """The folder of the plan ``[global] plan`` names (a path is relative to the
-    composition's folder); when there is none, a PlanError located at that key of the
-    composition file, which is what the user has to fix."""
-    where = Path(composition.source).resolve().parent if composition.source else None
-    try:
-        return workspace.find_plan(composition.global_.plan, plans_dir, relative_to=where)
-    except PlanNotFoundError as exc:
-        raise PlanError(composition.issue(("global", "plan"), str(exc))) from None

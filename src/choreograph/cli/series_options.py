@@ -7,12 +7,12 @@ here when a series was asked for; a plain run never comes this way.
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Annotated
 
 import typer
 
 from choreograph.cli import render
+from choreograph.cli.interrupts import stop_on_signals
 from choreograph.cli.render_results import series_line, series_summary
 from choreograph.config import Settings
 from choreograph.engine import RunOptions
@@ -86,19 +86,10 @@ async def _series(
     spec: RunSpec, settings: Settings, options: RunOptions, plan: SeriesPlan, messages: bool
 ) -> SeriesState:
     control = SeriesControl()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(
-            sig, control.interrupt, f"interrupted by {signal.Signals(sig).name}"
-        )
-    try:
-        with render.LiveProgress(show_messages=messages) as live:
+    with stop_on_signals(control.interrupt), render.LiveProgress(show_messages=messages) as live:
 
-            def after_run(state: SeriesState) -> None:
-                render.outcome_table(state.results[-1])
-                series_line(state)
+        def after_run(state: SeriesState) -> None:
+            render.outcome_table(state.results[-1])
+            series_line(state)
 
-            return await run_series(spec, settings, options, plan, live, control, after_run)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        return await run_series(spec, settings, options, plan, live, control, after_run)

@@ -55,8 +55,19 @@ class ServiceSpec:
     ready_command: tuple[str, ...] = ()
     timeout_s: float = 30.0
     port: int = 0
-    """The port instances are told; 0: a free one is picked at start."""
+    """The port instances are told; 0: a free one is picked at start. With several
+    processes (``instances``, ``group_mocks``) the first of consecutive ports."""
     env: dict[str, str] = field(default_factory=dict)
+    kind: str = "command"
+    """``command`` (runs ``command``) or ``mock-collector`` (Choreograph's own collector,
+    readiness built in: ``command`` and the probe are filled in when it starts)."""
+    instances: int = 1
+    """Collector processes a ``mock-collector`` runs side by side, one port each."""
+    mock: dict[str, Any] = field(default_factory=dict)
+    """A ``mock-collector``'s behaviour as written (``mode``, ``latency`` in seconds,
+    ``error_rate``, ``drop_rate``, ``seed``); the mode's defaults fill the rest."""
+    group_mocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Group id → the behaviour of collectors of that group's own, seen by it alone."""
 
 
 @dataclass(frozen=True)

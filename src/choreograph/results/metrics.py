@@ -12,6 +12,8 @@ Two formats are accepted, line by line:
   (``"latency,peer=3"``): the name is the part before the first comma, the rest is ``tags``.
 
 Group and instance come from the file's place in the run folder when a record lacks them.
+Services write metrics too (the built-in mock collectors, ``services/<label>/<k>/metrics.out``):
+they are results of group ``service:<label>``, instance ``service:<label>/<k>``.
 Pure Python (no pandas): the series loop reads metrics with this alone.
 """
 
@@ -26,6 +28,9 @@ from typing import Any
 
 METRIC_FILES = {"results.out": "results", "diagnostics.out": "diagnostics"}
 RESOURCES_FILE = "resources.out"
+SERVICES_DIR = "services"
+SERVICE_METRICS_FILE = "metrics.out"
+SERVICE_GROUP_PREFIX = "service:"
 _SINGLE_MEASURE = {"point": "value", "gauge": "value", "counter": "count", "ewma": "rate"}
 
 
@@ -129,6 +134,21 @@ def read_run(
             path = folder / filename
             if kind in wanted and path.is_file():
                 yield from read_file(path, group, key, kind)
+    if "results" in wanted:
+        yield from read_services(run_dir)
+
+
+def read_services(run_dir: Path) -> Iterator[MetricRow]:
+    """The rows services wrote, as results of their own ``service:<label>`` groups."""
+    services = run_dir / SERVICES_DIR
+    if not services.is_dir():
+        return
+    for label in sorted(p for p in services.iterdir() if p.is_dir()):
+        group = SERVICE_GROUP_PREFIX + label.name
+        for folder in sorted((p for p in label.iterdir() if p.name.isdigit()), key=_index):
+            path = folder / SERVICE_METRICS_FILE
+            if path.is_file():
+                yield from read_file(path, group, f"{group}/{folder.name}", "results")
 
 
 def samples(rows: Iterable[MetricRow]) -> list[float]:

@@ -17,6 +17,12 @@ reached the other process and called it ready.
 Instances learn the address from ``CHOREO_SERVICE_<NAME>_HOST``, ``_PORT`` and ``_ADDR``
 (``host:port``), ``<NAME>`` upper-cased with ``-`` as ``_``. At the end of the run each
 service gets SIGTERM on its process group, then SIGKILL after a grace period.
+
+``kind = "mock-collector"`` services are Choreograph's own collectors (:mod:`.mocks`):
+several processes on consecutive ports, the list of addresses in ``_ADDRS``
+(comma-separated, ``_ADDR`` being the first), and collectors of a group's own that only
+that group's instances are told about (:class:`ServiceEnv`). Their logs are
+``services/<label>/<k>/service.log``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 from choreograph.errors import HostError, InputError
 from choreograph.plan.spec import Artifact, ServiceSpec
 from choreograph.runners.launch import die_with_parent
+from choreograph.services import mocks
 
 _POLL_S = 0.05
 _STOP_GRACE_S = 3.0
@@ -59,26 +66,30 @@ def check_ports(specs: tuple[ServiceSpec, ...], host: str) -> None:
     process already listens on one."""
     owners: dict[int, str] = {}
     for spec in specs:
-        if not spec.port:
-            continue
-        if spec.port in owners:
-            raise InputError(
-                f"[[services]] {owners[spec.port]} and {spec.name} both use port {spec.port}; "
-                "give each its own, or port = 0 for a free one"
-            )
-        owners[spec.port] = spec.name
-        with socket.socket() as sock:
-            # As a server would: a port with connections in TIME_WAIT is free to listen on.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, spec.port))
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    continue  # not a clash (a privileged port, say): the service will tell
-                raise HostError(
-                    f"service {spec.name}: port {spec.port} on {host} is already in use by "
-                    "another process; stop it, or set port = 0 in [[services]] for a free one"
-                ) from exc
+        ports = range(spec.port, spec.port + mocks.process_count(spec)) if spec.port else ()
+        for port in ports:
+            if port in owners:
+                raise InputError(
+                    f"[[services]] {owners[port]} and {spec.name} both use port {port}; "
+                    "give each its own, or port = 0 for a free one"
+                )
+            owners[port] = spec.name
+            _check_free(spec.name, host, port)
+
+
+def _check_free(name: str, host: str, port: int) -> None:
+    with socket.socket() as sock:
+        # As a server would: a port with connections in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return  # not a clash (a privileged port, say): the service will tell
+            raise HostError(
+                f"service {name}: port {port} on {host} is already in use by "
+                "another process; stop it, or set port = 0 in [[services]] for a free one"
+            ) from exc
 
 
 @dataclass
@@ -189,15 +200,31 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+class ServiceEnv(dict[str, str]):
+    """The services' variables for every instance, and in :attr:`by_group` those that
+    only one group's instances get (they win over the shared ones)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_group: dict[str, dict[str, str]] = {}
+        self.named_by: dict[str, str] = {}
+        """Group id → the service that gave it collectors of its own (for errors)."""
+
+
 async def start_all(
     specs: tuple[ServiceSpec, ...], run_dir: Path, stack: contextlib.AsyncExitStack, host: str
-) -> tuple[dict[str, str], str]:
+) -> tuple[ServiceEnv, str]:
     """Start every service, in order; ``(env for the instances, problem)``. Each service
     is stopped when ``stack`` closes, whether it became ready or not. Fixed ports are
     checked first (:func:`check_ports`)."""
     check_ports(specs, host)
-    env: dict[str, str] = {}
+    env = ServiceEnv()
     for spec in specs:
+        if spec.kind == mocks.MOCK_COLLECTOR:
+            problem = await _start_collectors(spec, run_dir, stack, host, env)
+            if problem:
+                return env, problem
+            continue
         service = RunningService(
             spec, host, spec.port or free_port(host), run_dir / "services" / f"{spec.name}.log"
         )
@@ -209,8 +236,53 @@ async def start_all(
     return env, ""
 
 
+async def _start_collectors(
+    spec: ServiceSpec, run_dir: Path, stack: contextlib.AsyncExitStack, host: str,
+    env: ServiceEnv,
+) -> str:  # fmt: skip
+    """Start a mock-collector's sets, each set's processes side by side; a problem when
+    one cannot start or is not ready."""
+    seq = 0
+    for members in mocks.service_sets(spec):
+        running = []
+        for index in range(spec.instances):
+            port = spec.port + seq if spec.port else free_port(host)
+            process_spec, log = mocks.collector_spec(spec, members, index, seq, run_dir)
+            service = RunningService(process_spec, host, port, log)
+            stack.push_async_callback(service.stop)
+            if problem := await service.start():
+                return problem
+            running.append(service)
+            seq += 1
+        for problem in await asyncio.gather(*(s.wait_ready() for s in running)):
+            if problem:
+                return problem
+        variables = {
+            **running[0].env_vars(),
+            f"{env_prefix(spec.name)}_ADDRS": ",".join(f"{s.host}:{s.port}" for s in running),
+        }
+        if members.group:
+            env.by_group[members.group] = {**env.by_group.get(members.group, {}), **variables}
+            env.named_by[members.group] = spec.name
+        else:
+            env.update(variables)
+    return ""
+
+
 def with_env(artifacts: Mapping[str, Artifact], env: Mapping[str, str]) -> dict[str, Artifact]:
-    """The artifacts with the services' variables added to every instance's environment."""
-    if not env:
+    """The artifacts with the services' variables added to every instance's environment,
+    and a :class:`ServiceEnv`'s group variables to that group's. InputError when a
+    service names a group the run does not have."""
+    by_group = env.by_group if isinstance(env, ServiceEnv) else {}
+    for group in sorted(set(by_group) - set(artifacts)):
+        assert isinstance(env, ServiceEnv)
+        raise InputError(
+            f"[[services]] {env.named_by[group]}: groups.{group}: expected the id of a group "
+            f"of this run ({', '.join(artifacts)}), found {group!r}"
+        )
+    if not env and not by_group:
         return dict(artifacts)
-    return {group: replace(a, env={**a.env, **env}) for group, a in artifacts.items()}
+    return {
+        group: replace(a, env={**a.env, **env, **by_group.get(group, {})})
+        for group, a in artifacts.items()
+    }

@@ -1,0 +1,182 @@
+"""The tracer-overhead study, through ``choreograph.api``.
+
+1. Calibrate the untraced Python client (a single-group run: instance 0 serves the work
+   itself) so that its own CPU share, ``cpu_share``, is 70 % ± 0.5 of one core.
+2. For each client language, run the untraced baseline and the traced client against a
+   mock collector in each mode (typical, slow_succeed, slow_fail) as series, until the
+   per-run mean of ``unit_cpu`` (CPU µs per unit of work) is known within 2 % (at most
+   ``--max-runs``), one composition per condition: a controller and one client.
+3. Compare each traced condition with its baseline (Welch's t-test on the per-run means,
+   their intervals, Shapiro-Wilk of each series) and print a table.
+
+The study's ids go to ``<home>/tracer-overhead/study.json``, which ``analysis.ipynb``
+reads. ``--small`` is the CI configuration: short runs, a loose calibration, two
+conditions, three runs each.
+
+    python examples/tracer-overhead/study.py --home /tmp/study [--small] [--languages python,node]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from choreograph.api import Controller, Series
+
+PLAN = Path(__file__).resolve().parent
+CASE = "overhead"
+METRIC = "unit_cpu"
+MODES = ("typical", "slow_succeed", "slow_fail")
+BUILDERS = {"python": "exec:python", "node": "exec:node"}
+
+
+@dataclass(frozen=True)
+class Config:
+    duration: str
+    target: float
+    tolerance: float
+    iterations: int
+    modes: tuple[str, ...]
+    languages: tuple[str, ...]
+    repeat: int | None
+    """Runs per condition; None: until stable (rel_ci), at most max_runs."""
+    rel_ci: float
+    max_runs: int
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Config:
+        languages = tuple(args.languages.split(","))
+        if args.small:
+            return cls("3s", 70.0, 5.0, 4, ("typical", "slow_fail"), languages, 3, 0.05, 3)
+        return cls("8s", 70.0, 0.5, 12, MODES, languages, None, args.rel_ci, args.max_runs)
+
+
+def composition(folder: Path, language: str, mode: str) -> Path:
+    """A composition of one controller and one client in ``language``, the collector in
+    ``mode``; the test params come from the study."""
+    path = folder / f"{language}-{mode}.toml"
+    path.write_text(
+        f'[global]\nplan = "{PLAN}"\ncase = "{CASE}"\n\n'
+        '[[groups]]\nid = "controller"\nbuilder = "exec:python"\ninstances = { count = 1 }\n\n'
+        f'[[groups]]\nid = "client"\nbuilder = "{BUILDERS[language]}"\n'
+        "instances = { count = 1 }\n\n"
+        f'[[services]]\nname = "collector"\nkind = "mock-collector"\nmode = "{mode}"\n'
+    )
+    return path
+
+
+def calibrate(c: Controller, config: Config) -> float:
+    found = c.calibrate(
+        PLAN,
+        CASE,
+        knob="sleep_ms",
+        target=config.target,
+        tolerance=config.tolerance,
+        metric="cpu_share",
+        low=0.0,
+        high=20.0,
+        start=1.0,
+        iterations=config.iterations,
+        instances=1,
+        params={"duration": config.duration},
+    )
+    for it in found.iterations:
+        print(f"  sleep_ms {it.knob:.3f} -> cpu_share {it.measured:.2f}%")
+    if found.value is None:
+        # Not converged: carry on from the closest point, and say so.
+        best = min(found.iterations, key=lambda it: abs(it.measured - config.target))
+        print(f"calibration {found.status}: {found.reason}; using sleep_ms={best.knob:.3f}")
+        return float(best.knob)
+    print(f"calibrated: sleep_ms={found.value:.3f} ({found.status})")
+    return float(found.value)
+
+
+def conditions(config: Config) -> list[tuple[str, str, bool]]:
+    """(language, mode, traced): per language the baseline, then traced in each mode."""
+    out = []
+    for language in config.languages:
+        out.append((language, "typical", False))
+        out.extend((language, mode, True) for mode in config.modes)
+    return out
+
+
+def label(language: str, mode: str, traced: bool) -> str:
+    return f"{language}/{mode}" if traced else f"{language}/untraced"
+
+
+def run_study(c: Controller, config: Config, folder: Path) -> dict[str, object]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sleep_ms = calibrate(c, config)
+    series: dict[str, Series] = {}
+    for language, mode, traced in conditions(config):
+        name = label(language, mode, traced)
+        params = {"duration": config.duration, "sleep_ms": sleep_ms, "traced": traced}
+        comp = composition(folder, language, mode)
+        if config.repeat is not None:
+            found = c.series(comp, repeat=config.repeat, metric=METRIC, params=params)
+        else:
+            found = c.series(
+                comp,
+                until_stable=METRIC,
+                rel_ci=config.rel_ci,
+                max_runs=config.max_runs,
+                min_runs=5,
+                params=params,
+            )
+        print(f"  {name}: {len(found.runs)} runs, {found.status}")
+        if not found.success:
+            raise SystemExit(f"{name}: series {found.series_id} failed: {found.stop_reason}")
+        series[name] = found
+    record = {
+        "home": str(c.home),
+        "sleep_ms": sleep_ms,
+        "config": vars(config),
+        "series": {name: s.series_id for name, s in series.items()},
+        "runs": {name: [r.run_id for r in s.runs] for name, s in series.items()},
+    }
+    (folder / "study.json").write_text(json.dumps(record, indent=2, default=list))
+    print(table(c, series))
+    return record
+
+
+def table(c: Controller, series: dict[str, Series]) -> str:
+    """Per condition: runs, mean unit_cpu with its interval, Shapiro-Wilk p, and for the
+    traced ones the change against the baseline with its interval and Welch's p."""
+    head = (
+        f"{'condition':<22} {'runs':>4} {'unit_cpu µs':>18} {'SW p':>6} "
+        f"{'overhead':>9} {'95% CI of diff µs':>20} {'Welch p':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for name, s in series.items():
+        iv, sw = s.interval, s.normality
+        mean = f"{iv.mean:8.1f} ± {iv.half_width:6.1f}" if iv and math.isfinite(iv.sd) else "-"
+        row = f"{name:<22} {len(s.runs):>4} {mean:>18} {sw.p if sw else math.nan:>6.2f}"
+        base = series.get(f"{name.split('/')[0]}/untraced")
+        if base is not None and base is not s:
+            cmp = c.compare(base, s, METRIC).result
+            ci = f"[{cmp.low:+.1f}, {cmp.high:+.1f}]"
+            row += f" {cmp.relative:>+9.1%} {ci:>20} {cmp.welch_p:>8.3g}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default=None, help="Choreograph home (default: $CHOREO_HOME)")
+    parser.add_argument("--small", action="store_true", help="short runs, few of them (CI)")
+    parser.add_argument("--languages", default="python,node", help="client languages")
+    parser.add_argument("--rel-ci", type=float, default=0.02, help="stop at this rel. CI")
+    parser.add_argument("--max-runs", type=int, default=50, help="runs per condition, at most")
+    args = parser.parse_args(argv)
+    config = Config.of(args)
+    with Controller(args.home, timeout=300, fail_fast=True) as c:
+        run_study(c, config, c.home / "tracer-overhead")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

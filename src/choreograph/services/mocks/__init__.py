@@ -1,0 +1,76 @@
+"""Built-in mock services: how a ``kind = "mock-collector"`` entry becomes processes.
+
+A mock-collector service runs ``instances`` collector processes
+(:mod:`.collector`, one port each) with the service's behaviour, and as many again for
+every group in ``group_mocks``, with that group's behaviour: those are that group's own,
+and only its instances are told about them (:class:`ServiceSet.group`). Each process is
+an ordinary service process (started, probed over TCP, stopped like any other); its log
+and its metrics file live in ``services/<label>/<k>/`` of the run folder, where
+``<label>`` is the service's name, or ``<name>@<group>`` for a group's collectors, which
+is where ``choreograph.results`` reads them as results of group ``service:<label>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from choreograph.plan.spec import ServiceSpec
+from choreograph.results.metrics import SERVICE_GROUP_PREFIX, SERVICE_METRICS_FILE, SERVICES_DIR
+
+MOCK_COLLECTOR = "mock-collector"
+LOG_FILE = "service.log"
+
+
+@dataclass(frozen=True)
+class ServiceSet:
+    """The collectors of one behaviour: the service's own (``group`` empty) or a group's."""
+
+    label: str
+    group: str
+    settings: dict[str, Any]
+
+
+def service_sets(spec: ServiceSpec) -> list[ServiceSet]:
+    """The service's own set first, then one per group with a behaviour of its own."""
+    own = ServiceSet(spec.name, "", spec.mock)
+    return [own] + [ServiceSet(f"{spec.name}@{g}", g, s) for g, s in spec.group_mocks.items()]
+
+
+def process_count(spec: ServiceSpec) -> int:
+    """Processes (and ports) a service needs."""
+    if spec.kind != MOCK_COLLECTOR:
+        return 1
+    return spec.instances * len(service_sets(spec))
+
+
+def collector_spec(
+    spec: ServiceSpec, members: ServiceSet, index: int, seq: int, run_dir: Path
+) -> tuple[ServiceSpec, Path]:
+    """``(spec of collector process index of the set, its log)``; ``seq`` numbers the
+    service's processes, so each draws its own random sequence from one ``seed``."""
+    folder = run_dir / SERVICES_DIR / members.label / str(index)
+    group = SERVICE_GROUP_PREFIX + members.label
+    command = (
+        sys.executable, "-m", "choreograph.services.mocks.collector",
+        "--host", "{host}", "--port", "{port}",
+        "--metrics", str(folder / SERVICE_METRICS_FILE),
+        "--run", run_dir.name, "--group", group, "--instance", f"{group}/{index}",
+        *behaviour_args(members.settings, seq),
+    )  # fmt: skip
+    return replace(spec, command=command, ready="tcp", ready_port=0), folder / LOG_FILE
+
+
+def behaviour_args(settings: dict[str, Any], seq: int = 0) -> list[str]:
+    """The collector's command-line options for a behaviour as the spec holds it."""
+    args = ["--mode", str(settings.get("mode", "typical"))]
+    for key, value in settings.get("latency", {}).items():
+        args += [f"--latency-{key}", str(value)]
+    for key in ("error_rate", "drop_rate"):
+        if key in settings:
+            args += ["--" + key.replace("_", "-"), str(settings[key])]
+    if "seed" in settings:
+        args += ["--seed", str(int(settings["seed"]) + seq)]
+    return args

@@ -1,0 +1,114 @@
+"""The tracer-overhead example (examples/tracer-overhead) on a reduced configuration:
+a rough calibration, two short runs each of the untraced baseline and the traced Python
+client against a typical and a slow_fail collector, the comparison table, and the
+analysis notebook executed on those runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from choreograph.api import Controller
+from choreograph.results import load
+
+from .conftest import EXAMPLES
+
+EXAMPLE = EXAMPLES / "tracer-overhead"
+
+pytestmark = pytest.mark.slow
+
+
+def _study() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("tracer_overhead_study", EXAMPLE / "study.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _last_totals(run_id: str, runs_dir: Path, group: str) -> dict[str, float]:
+    """Each metric of ``group`` summed over its instances' last values (counters are
+    running totals)."""
+    m = load(run_id, runs_dir).metrics
+    m = m[m["group"] == group].sort_values("ts")
+    last = m.groupby(["instance", "name"])["value"].last()
+    return {str(k): float(v) for k, v in last.groupby("name").sum().items()}
+
+
+def _protobuf_counted() -> bool:
+    return importlib.util.find_spec("opentelemetry.proto") is not None
+
+
+def test_reduced_study_runs_exports_and_reproduces_its_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = _study()
+    config = study.Config(
+        duration="2s",
+        target=70.0,
+        tolerance=10.0,
+        iterations=2,
+        modes=("typical", "slow_fail"),
+        languages=("python",),
+        repeat=2,
+        rel_ci=0.05,
+        max_runs=2,
+    )
+    with Controller(tmp_path / "home", timeout=120, fail_fast=True) as c:
+        record = study.run_study(c, config, tmp_path / "study")
+    table = capsys.readouterr().out
+    assert "python/slow_fail" in table and "Welch p" in table, table
+    assert set(record["runs"]) == {"python/untraced", "python/typical", "python/slow_fail"}
+    runs_dir = tmp_path / "home" / "runs"
+
+    for condition, run_ids in record["runs"].items():
+        assert len(run_ids) == 2, condition
+        for run_id in run_ids:
+            client = _last_totals(run_id, runs_dir, "client")
+            collector = _last_totals(run_id, runs_dir, "service:collector")
+            assert client["units"] > 0 and 0 < client["cpu_share"] <= 100, (condition, client)
+            if condition == "python/untraced":
+                assert client["spans_started"] == 0
+                assert collector.get("collector_requests", 0) == 0, collector
+            elif condition == "python/typical":
+                assert client["spans_exported"] == client["spans_started"] > 0, client
+                assert collector["collector_requests"] > 0 and collector["collector_failed"] == 0
+                if _protobuf_counted():
+                    assert collector["collector_spans"] == client["spans_exported"], collector
+            else:  # slow_fail: every export refused, every span dropped
+                assert client["spans_exported"] == 0 and client["spans_dropped"] > 0, client
+                # the last request may still be in flight when the client gives up
+                assert collector["collector_failed"] > 0, collector
+
+    _execute_notebook(tmp_path / "study", tmp_path / "home")
+
+
+def _execute_notebook(study_dir: Path, home: Path) -> None:
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("nbclient is not installed (pip install -e '.[dev]'); CI runs this part")
+    notebook = nbformat.read(EXAMPLE / "analysis.ipynb", as_version=4)
+    saved = {k: os.environ.get(k) for k in ("TRACER_STUDY", "CHOREO_HOME")}
+    os.environ.update(TRACER_STUDY=str(study_dir), CHOREO_HOME=str(home))
+    try:  # the kernel inherits this environment
+        NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    for figure in ("unit_cpu.png", "unit_cpu_box.png", "spans.png"):
+        assert (study_dir / figure).stat().st_size > 0, figure
+    assert json.loads((study_dir / "study.json").read_text())["runs"]
