@@ -17,7 +17,8 @@ even after a SIGKILL; otherwise :meth:`LocalNetnsRunner.problems` names what is 
 
 Run config (``[runners."local:netns"]``): ``subnet`` (data network CIDR; default: a free
 private /16), ``mtu`` (of data interfaces, default 1500), ``shaping`` (``userspace``),
-``launcher`` (``fork`` or ``exec``, as for ``local:exec``).
+``launcher`` (``fork`` or ``exec``, as for ``local:exec``), ``sample_interval`` (per-second
+CPU and memory of each instance from its cgroup, as for ``local:exec``).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.runners.local_exec import LAUNCHERS
+from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Launch, Supervisor
 from choreograph.runners.sync_alias import wrapped_argv
 
-CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher")
+CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher", "sample_interval")
 _CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
 
 
@@ -124,6 +126,7 @@ class LocalNetnsRunner:
             (ctx.run_id, spec.plan, spec.case),
             lambda index, message: _tell(ctx, slots[index].key, message),
         )
+        sampler = ResourceSampler(ctx.run_id, config["sample_interval"], ctx.instance_dir)
         with RunContainment(ctx.run_id) as containment:
             supervisor = Supervisor(ctx.report, containment=containment)
             async with contextlib.AsyncExitStack() as stack:
@@ -164,12 +167,14 @@ class LocalNetnsRunner:
                         )
                     )
                 side = asyncio.create_task(sidecar.serve())
+                sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
                 try:
                     await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
                 finally:
-                    side.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await side
+                    for task in (side, sampling):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
 
 
 def privileged() -> bool:
@@ -230,6 +235,7 @@ def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
         "mtu": mtu,
         "shaping": str(run_config.get("shaping", "userspace")),
         "launcher": mode,
+        "sample_interval": sample_interval(run_config),
     }
 
 
