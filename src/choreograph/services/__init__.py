@@ -42,7 +42,9 @@ from pathlib import Path
 
 from choreograph.errors import HostError, InputError
 from choreograph.plan.spec import Artifact, ServiceSpec
-from choreograph.runners.launch import die_with_parent
+from choreograph.runners._keeper_main import MARKER_VAR
+from choreograph.runners.containment import Cage, RunContainment
+from choreograph.runners.launch import die_with_parent, join_cage
 from choreograph.services import mocks
 
 _POLL_S = 0.05
@@ -99,6 +101,9 @@ class RunningService:
     port: int
     log: Path
     process: asyncio.subprocess.Process | None = None
+    cage: Cage | None = None
+    """Where the service and everything it starts live (see runners.containment): all of
+    it is killed when the service stops, and swept by the run's keeper if Choreograph dies."""
 
     def fill(self, text: str) -> str:
         return (
@@ -119,12 +124,20 @@ class RunningService:
         """Spawn the process; a problem (as text) when it cannot be started."""
         argv = [self.fill(arg) for arg in self.spec.command]
         env = {**os.environ, **{k: self.fill(v) for k, v in self.spec.env.items()}}
+        join = self.cage.join_files if self.cage is not None else ()
+        if self.cage is not None:
+            env[MARKER_VAR] = self.cage.marker
+
+        def child_setup() -> None:
+            die_with_parent()
+            join_cage(join)
+
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             try:
                 self.process = await asyncio.create_subprocess_exec(
                     *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env,
-                    start_new_session=True, preexec_fn=die_with_parent,
+                    start_new_session=True, preexec_fn=child_setup,
                 )  # fmt: skip
             except OSError as exc:
                 return f"service {self.spec.name}: cannot start {argv[0]}: {exc.strerror or exc}"
@@ -187,9 +200,11 @@ class RunningService:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-        # Anything the service left in its session goes too.
+        # Anything the service left in its session, or started elsewhere, goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        if self.cage is not None:
+            await asyncio.to_thread(self.cage.release)
 
 
 def _http_ok(url: str) -> bool:
@@ -219,14 +234,22 @@ async def start_all(
     checked first (:func:`check_ports`)."""
     check_ports(specs, host)
     env = ServiceEnv()
+    if not specs:
+        return env, ""
+    # Entered before any service, so closed after every service has stopped (LIFO).
+    cages = stack.enter_context(RunContainment(f"{run_dir.name}.services"))
     for spec in specs:
         if spec.kind == mocks.MOCK_COLLECTOR:
-            problem = await _start_collectors(spec, run_dir, stack, host, env)
+            problem = await _start_collectors(spec, run_dir, stack, host, env, cages)
             if problem:
                 return env, problem
             continue
         service = RunningService(
-            spec, host, spec.port or free_port(host), run_dir / "services" / f"{spec.name}.log"
+            spec,
+            host,
+            spec.port or free_port(host),
+            run_dir / "services" / f"{spec.name}.log",
+            cage=cages.cage(spec.name),
         )
         stack.push_async_callback(service.stop)
         problem = await service.start() or await service.wait_ready()
@@ -238,7 +261,7 @@ async def start_all(
 
 async def _start_collectors(
     spec: ServiceSpec, run_dir: Path, stack: contextlib.AsyncExitStack, host: str,
-    env: ServiceEnv,
+    env: ServiceEnv, cages: RunContainment,
 ) -> str:  # fmt: skip
     """Start a mock-collector's sets, each set's processes side by side; a problem when
     one cannot start or is not ready."""
@@ -248,7 +271,8 @@ async def _start_collectors(
         for index in range(spec.instances):
             port = spec.port + seq if spec.port else free_port(host)
             process_spec, log = mocks.collector_spec(spec, members, index, seq, run_dir)
-            service = RunningService(process_spec, host, port, log)
+            cage = cages.cage(f"{process_spec.name}.{seq}")
+            service = RunningService(process_spec, host, port, log, cage=cage)
             stack.push_async_callback(service.stop)
             if problem := await service.start():
                 return problem

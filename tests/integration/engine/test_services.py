@@ -102,5 +102,31 @@ async def test_a_service_ignoring_sigterm_is_killed_with_its_children(
     assert not alive
 
 
+async def test_a_service_child_in_its_own_session_dies_with_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child the service starts with setsid escapes its process group; the service's
+    cage (a cgroup as root, else the CHOREO_CELL mark) still takes it down."""
+    import choreograph.services as services
+
+    monkeypatch.setattr(services, "_STOP_GRACE_S", 0.3)
+    code = (
+        "import socket, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(61)'],"
+        " start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "s = socket.create_server(('127.0.0.1', int(sys.argv[1]))); time.sleep(60)\n"
+    )
+    detaching = spec("detaching", [PY, "-c", code, "{port}"], "tcp", timeout_s=20)
+    async with contextlib.AsyncExitStack() as stack:
+        _, problem = await start_all((detaching,), tmp_path, stack, "127.0.0.1")
+        assert problem == ""
+        log = tmp_path / "services" / "detaching.log"
+        child = psutil.Process(int(log.read_text().split()[0]))
+        assert child.is_running()
+    _, alive = psutil.wait_procs([child], timeout=5)
+    assert not alive, "the service's detached child outlived the run"
+
+
 def test_env_names() -> None:
     assert env_prefix("web-ui") == "CHOREO_SERVICE_WEB_UI"
