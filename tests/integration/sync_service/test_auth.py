@@ -103,4 +103,9 @@ async def test_the_standalone_service_listens_on_loopback_by_default():
             assert (await _round_trip(ws))["error"] == ""
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            assert proc.wait(timeout=30) == 0, "the service did not stop cleanly on SIGINT"
+        finally:
+            if proc.poll() is None:  # never leave the service behind, even when failing
+                proc.kill()
+                proc.wait()
