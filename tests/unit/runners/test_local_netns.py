@@ -13,8 +13,12 @@ def test_run_config_defaults_and_errors() -> None:
         "mtu": 1500,
         "shaping": "userspace",
         "launcher": "fork",
+        "sample_interval": 1.0,
     }
     assert _parse_config({"subnet": "10.9.0.0/16", "mtu": 9000})["mtu"] == 9000
+    assert _parse_config({"sample_interval": "250ms"})["sample_interval"] == 0.25
+    with pytest.raises(InputError, match="sample_interval"):
+        _parse_config({"sample_interval": "soon"})
     with pytest.raises(InputError, match="unknown setting 'latency'"):
         _parse_config({"latency": "10ms"})
     with pytest.raises(InputError, match="mtu = 70000"):
