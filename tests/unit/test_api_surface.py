@@ -25,6 +25,7 @@ def test_api_surface_is_pinned() -> None:
     assert choreograph.api.__all__ == [
         "Comparison",
         "Controller",
+        "MockServices",
         "ResourceSamples",
         "Run",
         "RunArgs",

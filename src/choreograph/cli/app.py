@@ -38,6 +38,7 @@ from choreograph.plan import (
 )
 from choreograph.plan.spec import RunSpec
 from choreograph.results.layout import RunLayout, list_runs
+from choreograph.services import mocks
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -70,6 +71,14 @@ BuilderOption = Annotated[
     str | None, typer.Option("--builder", help="Builder id, e.g. exec:python.")
 ]
 MessagesOption = Annotated[bool, typer.Option("--messages", help="Show instances' messages live.")]
+ServiceModeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--service-mode",
+        help="Mode of a mock-collector service for this run, NAME=MODE (repeatable): "
+        "typical, slow_succeed or slow_fail.",
+    ),
+]
 
 
 @run_app.command("single")
@@ -91,6 +100,7 @@ def run_single(
     confidence: so.ConfidenceOption = 0.95,
     max_runs: so.MaxRunsOption = 100,
     min_runs: so.MinRunsOption = 3,
+    service_mode: ServiceModeOption = None,
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -114,7 +124,7 @@ def run_single(
         ]
 
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
-    _run(resolve, timeout, fail_fast, messages, series)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode)
 
 
 @run_app.command("composition")
@@ -135,6 +145,7 @@ def run_composition(
     build_only: Annotated[
         bool, typer.Option("--build-only", help="Build every group, run nothing.")
     ] = False,
+    service_mode: ServiceModeOption = None,
 ) -> None:
     """Run a composition: several groups, each with its own params and build settings."""
 
@@ -162,7 +173,7 @@ def run_composition(
         build_and_report(resolve)
         return
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
-    _run(resolve, timeout, fail_fast, messages, series)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode)
 
 
 def _run(
@@ -171,9 +182,14 @@ def _run(
     fail_fast: bool,
     messages: bool,
     series: so.SeriesPlan | None = None,
+    service_modes: list[str] | None = None,
 ) -> None:
+    def resolve_with_modes(settings: Settings) -> list[RunSpec]:
+        modes = mocks.parse_mode_flags(service_modes or [])
+        return [mocks.with_modes(spec, modes) for spec in resolve(settings)]
+
     with reported():
-        settings, specs = resolve_specs(resolve)
+        settings, specs = resolve_specs(resolve_with_modes)
         options = RunOptions(
             timeout_s=timeout or settings.run_timeout_s,
             fail_fast=fail_fast,

@@ -13,12 +13,15 @@ is where ``choreograph.results`` reads them as results of group ``service:<label
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from choreograph.plan.spec import ServiceSpec
+from choreograph.errors import InputError
+from choreograph.plan.spec import RunSpec, ServiceSpec
 from choreograph.results.metrics import SERVICE_GROUP_PREFIX, SERVICE_METRICS_FILE, SERVICES_DIR
+from choreograph.services.mocks.modes import MODES
 
 MOCK_COLLECTOR = "mock-collector"
 LOG_FILE = "service.log"
@@ -74,3 +77,52 @@ def behaviour_args(settings: dict[str, Any], seq: int = 0) -> list[str]:
     if "seed" in settings:
         args += ["--seed", str(int(settings["seed"]) + seq)]
     return args
+
+
+def parse_mode_flags(pairs: Iterable[str]) -> dict[str, str]:
+    """``["sat=slow_fail"]`` (``--service-mode NAME=MODE``) → ``{"sat": "slow_fail"}``; the
+    last of repeated names wins. InputError for a pair without ``=``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, mode = pair.partition("=")
+        if not sep or not name.strip() or not mode.strip():
+            raise InputError(
+                f"--service-mode {pair!r}: expected NAME=MODE, e.g. --service-mode "
+                f"collector=slow_fail (modes: {', '.join(MODES)})"
+            )
+        out[name.strip()] = mode.strip()
+    return out
+
+
+def with_modes(spec: RunSpec, modes: Mapping[str, str]) -> RunSpec:
+    """``spec`` with the ``mode`` of each named mock-collector's own collectors replaced
+    (its ``groups`` entries keep theirs), for one run without editing the composition.
+
+    Only the mode changes: the new mode brings its own default latency and status when
+    the service gives no ``latency`` of its own (defaults are filled in by
+    :func:`.modes.behaviour` when a collector starts); an explicit ``latency``,
+    ``error_rate``, ``drop_rate`` and ``seed`` are kept. InputError naming what exists for
+    a service the run does not have, one that is not a mock-collector, or an unknown mode.
+    """
+    if not modes:
+        return spec
+    services = {s.name: s for s in spec.services}
+    mocks = [s.name for s in spec.services if s.kind == MOCK_COLLECTOR]
+    have = f"its mock-collectors: {', '.join(mocks)}" if mocks else "it has no mock-collector"
+    for name, mode in modes.items():
+        if name not in services:
+            raise InputError(f"service mode {name}={mode}: the run has no service {name!r}; {have}")
+        if services[name].kind != MOCK_COLLECTOR:
+            raise InputError(
+                f"service mode {name}={mode}: service {name!r} is a {services[name].kind}, "
+                f"not a {MOCK_COLLECTOR}; {have}"
+            )
+        if mode not in MODES:
+            raise InputError(
+                f"service mode {name}={mode}: expected a mode in {', '.join(MODES)}, found {mode!r}"
+            )
+    changed = tuple(
+        replace(s, mock={**s.mock, "mode": modes[s.name]}) if s.name in modes else s
+        for s in spec.services
+    )
+    return replace(spec, services=changed)
