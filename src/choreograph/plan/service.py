@@ -43,6 +43,9 @@ from choreograph.plan._toml import TomlModel, describe_value
 from choreograph.plan.spec import ServiceSpec
 from choreograph.wire.durations import parse_duration_ns
 
+SERVICE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+"""A service's name: it becomes ``CHOREO_SERVICE_<NAME>_*`` variables and a folder."""
+
 
 class Ready(TomlModel):
     """``ready = { tcp = PORT } | { http = URL } | { command = [...] }``: exactly one."""
@@ -135,7 +138,7 @@ class Service(TomlModel):
     """One ``[[services]]`` entry: a ``command`` with a ``ready`` probe, or a built-in
     ``kind`` with its own settings."""
 
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    name: str = Field(pattern=SERVICE_NAME_PATTERN)
     kind: Literal["command", "mock-collector"] = "command"
     command: list[str] = Field(default=[], validate_default=True)
     ready: Ready | None = Field(default=None, validate_default=True)
