@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -113,6 +115,18 @@ async def pair(open_network: Callable[..., RunNetwork]) -> AsyncIterator[RunNetw
     """A run network of three hosts (most tests use two; the third is a bystander)."""
     async with open_network(3) as net:
         yield net
+
+
+def choreo(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``choreo ARGS…`` as a user types it, with ``home`` as its CHOREO_HOME."""
+    return subprocess.run(
+        [sys.executable, "-m", "choreograph.cli", *args],
+        env=dict(os.environ, CHOREO_HOME=str(home), COLUMNS="200", NO_COLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[3],
+    )
 
 
 def wait_until_sleeping(home: Path, instances: int, timeout: float = 60) -> None:

@@ -4,15 +4,13 @@ does (``resources.out``)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .conftest import choreo
+
 pytestmark = pytest.mark.root
-REPO = Path(__file__).resolve().parents[3]
 
 PLAN = """
 import time
@@ -48,12 +46,7 @@ def test_instances_are_sampled_under_local_netns(tmp_path: Path) -> None:
     (plan / "manifest.toml").write_text(MANIFEST)
     (plan / "main.py").write_text(PLAN)
     home = tmp_path / "home"
-    proc = subprocess.run(
-        [sys.executable, "-m", "choreograph.cli", "run", "single", "--plan", str(plan),
-         "--case", "burn", "-i", "2"],
-        env=dict(os.environ, CHOREO_HOME=str(home), COLUMNS="200", NO_COLOR="1"),
-        capture_output=True, text=True, timeout=120, cwd=REPO,
-    )  # fmt: skip
+    proc = choreo(home, "run", "single", "--plan", str(plan), "--case", "burn", "-i", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for index in ("0", "1"):
         out = next(home.glob(f"runs/*/single/{index}/resources.out"))

@@ -15,23 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import host_state, wait_until_sleeping
+from .conftest import choreo, host_state, wait_until_sleeping
 
 pytestmark = pytest.mark.root
 REPO = Path(__file__).resolve().parents[3]
 PLANS = Path(__file__).parent / "plans"
 HOSTS_PLAN = PLANS / "hosts"
-
-
-def choreo(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "choreograph.cli", *args],
-        env=dict(os.environ, CHOREO_HOME=str(home), COLUMNS="200", NO_COLOR="1"),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
 
 
 def last_run(home: Path) -> Path:
