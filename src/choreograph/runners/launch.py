@@ -207,8 +207,7 @@ class ExecLauncher:
                 preexec_fn=child_setup,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            for fd in (out_r, err_r):
-                os.close(fd)
+            close_quietly((out_r, err_r))
             raise RunnerError(
                 f"cannot start instance {key}{self._where}: {argv[0]}: {exc}"
             ) from exc

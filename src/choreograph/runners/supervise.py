@@ -205,10 +205,6 @@ class Supervisor:
     def running(self) -> int:
         return len(self._running)
 
-    def running_pids(self) -> dict[str, int]:
-        """Key → pid of the instances still running."""
-        return {key: self._pids[key] for key in self._running}
-
     def running_instances(self) -> dict[str, Running]:
         """Key → pid and cage of the instances still running (what the sampler reads)."""
         return {key: Running(self._pids[key], self._cages.get(key)) for key in self._running}
