@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from choreograph import plugins
-from choreograph.errors import InputError, Issue, PlanError
+from choreograph.errors import HostError, InputError, Issue, PlanError
 from choreograph.plan._toml import KeyPath, TomlLocator, format_field
 from choreograph.plan.spec import GroupSpec, RunSpec
 from choreograph.workspace import MANIFEST
@@ -108,6 +108,7 @@ def check_available(spec: RunSpec) -> None:
     missing_builders = [b for b in builders if b not in plugins.BUILDERS]
     missing_runner = spec.runner not in plugins.RUNNERS
     if not missing_builders and not missing_runner:
+        _check_docker(spec, builders)
         check_config_keys(spec)
         return
     lines = []
@@ -126,6 +127,41 @@ def check_available(spec: RunSpec) -> None:
     runner = _suggest([spec.runner], spec.enabled_runners, plugins.RUNNERS)
     lines.append(f"run it here with: --builder {builder} --runner {runner}")
     raise InputError("\n  ".join(lines))
+
+
+DOCKER_IDS = frozenset(
+    {"docker:go", "docker:node", "docker:generic", "docker:python", "local:docker"}
+)
+
+
+def _check_docker(spec: RunSpec, builders: list[str]) -> None:
+    """A run that needs Docker, on a host where the engine does not answer: HostError with
+    how to start it and the ids the manifest also enables that need no Docker."""
+    used = [b for b in builders if b in DOCKER_IDS]
+    used += [spec.runner] if spec.runner in DOCKER_IDS else []
+    if not used:
+        return
+    from choreograph.containers import client
+
+    problems = client.problems()
+    if not problems:
+        return
+    builder = _without_docker(builders, spec.enabled_builders, plugins.BUILDERS)
+    runner = _without_docker([spec.runner], spec.enabled_runners, plugins.RUNNERS)
+    raise HostError(
+        f"{' and '.join(used)} need Docker: {'; '.join(problems)}\n"
+        f"  or run without Docker: --builder {builder} --runner {runner}"
+    )
+
+
+def _without_docker(wanted: list[str], enabled: tuple[str, ...], available: dict[str, str]) -> str:
+    for candidate in (*enabled, *wanted):
+        if candidate in available and candidate not in DOCKER_IDS:
+            return candidate
+    for candidate in (*wanted, *enabled):
+        if EQUIVALENT.get(candidate) in available:
+            return EQUIVALENT[candidate]
+    return sorted(set(available) - DOCKER_IDS)[0]
 
 
 def config_keys(registry: dict[str, str], plugin_id: str) -> tuple[str, ...]:

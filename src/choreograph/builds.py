@@ -16,6 +16,7 @@ from choreograph import progress
 from choreograph.builders import records
 from choreograph.builders.base import BuildContext, Builder
 from choreograph.config import Settings
+from choreograph.containers import client as docker_client
 from choreograph.errors import BuildError, InputError
 from choreograph.plan.spec import Artifact, BuildRequest, GroupSpec, RunSpec
 from choreograph.plugins import BUILDERS, load
@@ -135,9 +136,16 @@ async def _build(
 def _prebuilt(
     spec: RunSpec, group: GroupSpec, settings: Settings, sink: progress.ProgressSink
 ) -> BuildOutcome:
-    """The artifact a group names instead of being built; checked before it is trusted."""
-    record = records.find_record(settings.builds_dir, group.artifact)
+    """The artifact a group names instead of being built; checked before it is trusted.
+    For a ``docker:*`` group it may also be any image the engine has (``--use-build
+    IMAGE``, Testground's way to run an image tagged by hand)."""
     where = f"group {group.id!r}: artifact {group.artifact!r}"
+    try:
+        record = records.find_record(settings.builds_dir, group.artifact)
+    except InputError:
+        if not group.builder.startswith("docker:"):
+            raise
+        return _prebuilt_image(group, where, sink)
     if record.plan != spec.plan:
         raise InputError(f"{where} is a build of plan {record.plan!r}, not of {spec.plan!r}")
     missing = [p for p in (*record.artifact.argv, record.artifact.cwd) if _gone(p)]
@@ -145,6 +153,8 @@ def _prebuilt(
         raise InputError(
             f"{where}: the build's files are gone ({', '.join(missing)}); build it again"
         )
+    if record.artifact.image and docker_client.image_id(record.artifact.image) is None:
+        raise InputError(f"{where}: its image {record.artifact.image} is gone; build it again")
     records.record_build(
         settings.builds_dir, record.plan, Path(record.plan_dir), (group.id,), record.artifact
     )
@@ -152,6 +162,27 @@ def _prebuilt(
     artifact = replace(record.artifact, from_cache=True, provenance=provenance)
     sink(progress.BuildLog(record.builder, f"[{group.id}] prebuilt artifact {record.build_id}"))
     sink(progress.BuildFinished(record.builder, record.build_id, (group.id,), True, 0.0))
+    return BuildOutcome((group.id,), artifact, 0.0, prebuilt=True)
+
+
+def _prebuilt_image(group: GroupSpec, where: str, sink: progress.ProgressSink) -> BuildOutcome:
+    image_id = docker_client.image_id(group.artifact)
+    if image_id is None:
+        raise InputError(
+            f"{where} is neither a build of `choreo builds list` nor an image the Docker "
+            "engine has (docker image ls)"
+        )
+    artifact = Artifact(
+        builder=group.builder,
+        build_id=image_id,
+        argv=(),
+        cwd="",
+        from_cache=True,
+        provenance={"prebuilt": True, "image": group.artifact},
+        image=group.artifact,
+    )
+    sink(progress.BuildLog(group.builder, f"[{group.id}] prebuilt image {group.artifact}"))
+    sink(progress.BuildFinished(group.builder, image_id, (group.id,), True, 0.0))
     return BuildOutcome((group.id,), artifact, 0.0, prebuilt=True)
 
 

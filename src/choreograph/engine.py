@@ -21,7 +21,13 @@ from choreograph.availability import check_available
 from choreograph.builds import build_all
 from choreograph.config import Settings
 from choreograph.errors import InputError
-from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.plan.facts import (
+    Fact,
+    InstanceEvent,
+    InstanceExited,
+    InstanceStarted,
+    RunnerNote,
+)
 from choreograph.plan.spec import Artifact, RunSpec
 from choreograph.results import liveness
 from choreograph.results.layout import RunLayout, new_run_id
@@ -309,6 +315,9 @@ def _fact_handler(
         decide(fact)
 
     def on_fact(fact: Fact) -> None:
+        if isinstance(fact, RunnerNote):
+            sink(progress.RunnerStatus(fact.message))
+            return
         if isinstance(fact, InstanceStarted):
             sink(progress.InstanceStarted(fact.key))
         elif (

@@ -14,10 +14,15 @@ BUILDERS: dict[str, str] = {
     "exec:node": "choreograph.builders.exec_node:ExecNodeBuilder",
     "exec:generic": "choreograph.builders.exec_generic:ExecGenericBuilder",
     "exec:go": "choreograph.builders.exec_go:ExecGoBuilder",
+    "docker:go": "choreograph.builders.docker_go:DockerGoBuilder",
+    "docker:node": "choreograph.builders.docker_node:DockerNodeBuilder",
+    "docker:generic": "choreograph.builders.docker_generic:DockerGenericBuilder",
+    "docker:python": "choreograph.builders.docker_python:DockerPythonBuilder",
 }
 RUNNERS: dict[str, str] = {
     "local:exec": "choreograph.runners.local_exec:LocalExecRunner",
     "local:netns": "choreograph.runners.local_netns:LocalNetnsRunner",
+    "local:docker": "choreograph.runners.local_docker:LocalDockerRunner",
 }
 
 

@@ -63,6 +63,13 @@ class Message:
 
 
 @dataclass(frozen=True)
+class RunnerStatus:
+    """What the runner is doing before instances run (e.g. containers created 40/100)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class RunWarning:
     """Something the user should know about the run that is not an instance's outcome
     (e.g. publishes the sync service refused)."""
@@ -71,7 +78,8 @@ class RunWarning:
 
 
 ProgressEvent = (
-    RunStarted
+    RunnerStatus
+    | RunStarted
     | BuildFinished
     | BuildLog
     | InstanceStarted

@@ -15,6 +15,7 @@ Exit status (the same for every command, mapped in cli/reporting.py):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -101,6 +102,14 @@ def run_single(
     max_runs: so.MaxRunsOption = 100,
     min_runs: so.MinRunsOption = 3,
     service_mode: ServiceModeOption = None,
+    use_build: Annotated[
+        str | None,
+        typer.Option(
+            "--use-build",
+            help="Run this build (an id from `choreo builds list`, or a Docker image for "
+            "docker:* builders) instead of building the plan.",
+        ),
+    ] = None,
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -108,20 +117,22 @@ def run_single(
         plan_dir = workspace.find_plan(plan, settings.plans_dir)
         manifest_file = plan_dir / workspace.MANIFEST
         manifest = load_manifest(manifest_file)
-        return [
-            resolve_single(
-                manifest,
-                plan_dir,
-                case=case,
-                instances=instances,
-                test_params=substitute_calibrated(
-                    parse_test_param_flags(tp or []), settings.home, manifest.name, case
-                ),
-                builder=builder,
-                runner=runner,
-                manifest_file=str(manifest_file),
-            )
-        ]
+        spec = resolve_single(
+            manifest,
+            plan_dir,
+            case=case,
+            instances=instances,
+            test_params=substitute_calibrated(
+                parse_test_param_flags(tp or []), settings.home, manifest.name, case
+            ),
+            builder=builder,
+            runner=runner,
+            manifest_file=str(manifest_file),
+        )
+        if use_build:
+            groups = tuple(dataclasses.replace(g, artifact=use_build) for g in spec.groups)
+            spec = dataclasses.replace(spec, groups=groups)
+        return [spec]
 
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
     _run(resolve, timeout, fail_fast, messages, series, service_mode)

@@ -116,6 +116,8 @@ class LiveProgress:
             console.print(Text.assemble((f"{event.key}:", "dim"), " ", event.text), soft_wrap=True)
         elif isinstance(event, progress.RunWarning):
             warn(event.text)
+        elif isinstance(event, progress.RunnerStatus):
+            console.print(Text(event.text, style="dim"), soft_wrap=True)
         if self._live is not None:
             self._live.update(self._status())
 

@@ -4,6 +4,7 @@ beside ``render.py`` so run rendering and build rendering change independently.)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from choreograph.builders.purge import PurgeSummary
 from choreograph.builders.records import BuildRecord
 from choreograph.builds import BuildOutcome
 from choreograph.cli.render import console
+from choreograph.containers.build import image_sizes
+from choreograph.errors import ChoreographError
 
 
 def build_progress(event: progress.ProgressEvent) -> None:
@@ -64,8 +67,8 @@ def builds_table(builds_dir: Path, records: list[BuildRecord]) -> None:
     for column in ("build", "builder", "plan", "groups", "dependencies", "last used", "files"):
         table.add_column(column)
     now = time.time()
+    sizes = _image_sizes([r.artifact.image for r in records if r.artifact.image])
     for r in records:
-        present = r.folder(builds_dir).is_dir()
         table.add_row(
             r.build_id,
             r.builder,
@@ -73,16 +76,42 @@ def builds_table(builds_dir: Path, records: list[BuildRecord]) -> None:
             ", ".join(r.groups),
             describe_dependencies(r.artifact.provenance),
             f"{_age(now - r.last_used)} ago",
-            "ok" if present else Text("missing", style="red"),
+            _present(r, builds_dir, sizes),
         )
     console.print(table)
 
 
+def _present(record: BuildRecord, builds_dir: Path, sizes: dict[str, int] | None) -> str | Text:
+    """``ok``/``missing`` for a build folder; an image build shows its image and size
+    (``docker images`` SIZE: base layers included)."""
+    image = record.artifact.image
+    if not image:
+        return "ok" if record.folder(builds_dir).is_dir() else Text("missing", style="red")
+    if sizes is None:
+        return Text(f"{image} (Docker unreachable)", style="yellow")
+    if image not in sizes:
+        return Text(f"{image} missing", style="red")
+    return f"{image} {sizes[image] / 1e6:.1f} MB"
+
+
+def _image_sizes(images: list[str]) -> dict[str, int] | None:
+    """Sizes of the images builds made; None when Docker cannot be asked."""
+    if not images:
+        return {}
+    try:
+        return asyncio.run(image_sizes(images))
+    except ChoreographError:
+        return None
+
+
 def purge_summary(summary: PurgeSummary) -> None:
+    images = f", {summary.images} images" if summary.images else ""
     console.print(
-        f"removed {summary.builds} builds and {summary.environments} environments, "
+        f"removed {summary.builds} builds{images} and {summary.environments} environments, "
         f"{summary.bytes_freed / 1e6:.1f} MB freed"
     )
+    for kept in summary.images_kept:
+        console.print(Text(f"kept image {kept} (its build stays listed)", style="yellow"))
 
 
 def _age(seconds: float) -> str:

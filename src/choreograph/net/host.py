@@ -19,7 +19,7 @@ from typing import Any
 
 from choreograph.errors import InputError
 from choreograph.net import cleanup
-from choreograph.net.addresses import AddressPlan, InstanceAddress, plan_addresses
+from choreograph.net.addresses import DATA_IFNAME, AddressPlan, InstanceAddress, plan_addresses
 from choreograph.net.netns import HostNetwork, host_routes
 from choreograph.net.shaping.base import ShapingBackend, load_backend
 from choreograph.wire.network import DEFAULT_NETWORK, NetworkConfig, RoutingPolicy
@@ -52,6 +52,8 @@ class RunNetwork:
         log_path: Path | None = None,
         state_dir: Path = cleanup.STATE_DIR,
         sweep: bool = True,
+        adopted: bool = False,
+        data_ifname: str = DATA_IFNAME,
     ) -> None:
         self.run_id = run_id
         self._hostnames = list(hostnames)
@@ -61,6 +63,9 @@ class RunNetwork:
         self._log_path = log_path
         self._state_dir = state_dir
         self._sweep = sweep
+        self._adopted = adopted
+        self._data_ifname = data_ifname
+        self._ready: list[asyncio.Event] = []
         self._plan: AddressPlan | None = None
         self._host: HostNetwork | None = None
         self._lock: cleanup.RunLock | None = None
@@ -83,16 +88,37 @@ class RunNetwork:
             self._lock = cleanup.RunLock(plan.tag, self.run_id, self._state_dir)
             self._lock.acquire()
             self._plan = plan
-            self._host = HostNetwork(plan, self.mtu)
+            self._host = HostNetwork(
+                plan, self.mtu, adopted=self._adopted, data_ifname=self._data_ifname
+            )
             await self._host.create()
-            await self.backend.start(plan, self.mtu, self._log_path)
+            await self.backend.start(plan, self.mtu, self._log_path, later=self._adopted)
             await self._host.configure()
         except BaseException:
             await self.close()
             raise
         self._states = [_InstanceState(h.data_ip) for h in plan.instances]
         self._applying = [asyncio.Lock() for _ in plan.instances]
+        self._ready = [asyncio.Event() for _ in plan.instances]
+        if not self._adopted:
+            for event in self._ready:
+                event.set()
         return self
+
+    async def adopt(self, index: int, pid: int) -> None:
+        """Give instance ``index`` its data interface inside the network namespace of
+        process ``pid`` (a container's, with ``adopted=True``): from then on it is shaped
+        and reconfigured exactly like a namespace this class made."""
+        host = self.plan.instances[index]
+        assert self._host is not None
+        await self._host.adopt(host, pid)
+        await self.backend.attach(index, self._data_ifname)
+        await self._host.configure_adopted(host)
+        self._ready[index].set()
+
+    async def ready(self, index: int) -> None:
+        """Return once instance ``index``'s data network is up."""
+        await self._ready[index].wait()
 
     async def __aexit__(
         self,

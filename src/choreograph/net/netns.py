@@ -71,13 +71,23 @@ def host_routes(path: str = "/proc/net/route") -> list[ipaddress.IPv4Network]:
 
 class HostNetwork:
     """The namespaces and control network of one run. ``create`` then ``configure``
-    (once data interfaces exist), ``destroy`` always."""
+    (once data interfaces exist), ``destroy`` always.
 
-    def __init__(self, plan: AddressPlan, mtu: int) -> None:
+    ``adopted``: the instances' namespaces are made by someone else (a container engine,
+    which also gives them their control network); :meth:`adopt` names each one when it
+    exists, and the data interface inside is called ``data_ifname``."""
+
+    def __init__(
+        self, plan: AddressPlan, mtu: int, *, adopted: bool = False, data_ifname: str = DATA_IFNAME
+    ) -> None:
         self.plan = plan
         self.mtu = mtu
+        self.adopted = adopted
+        self.data_ifname = data_ifname
 
     async def create(self) -> None:
+        if self.adopted:
+            return
         plan, sw = self.plan, self.plan.switch_netns
         prefix = plan.control_subnet.prefixlen
         root = [
@@ -109,15 +119,32 @@ class HostNetwork:
         with Rtnl() as nl:  # the root namespace
             nl.set_link(plan.uplink_tun, up=True, mtu=self.mtu, alias=plan.link_alias)
             nl.add_address(plan.uplink_tun, self._data(plan.data_gateway))
+        if self.adopted:
+            return
         control = plan.control_subnet.prefixlen
         for host in plan.instances:
             with in_netns(host.netns), Rtnl() as nl:
-                nl.set_link("lo", up=True)
                 nl.add_address(CONTROL_IFNAME, IPv4Interface((host.control_ip, control)))
                 nl.set_link(CONTROL_IFNAME, up=True)
-                nl.set_link(DATA_IFNAME, up=True, mtu=self.mtu)
-                nl.add_address(DATA_IFNAME, self._data(host.data_ip))
-                nl.default_route(DATA_IFNAME)
+            self._configure_data(host)
+
+    def _configure_data(self, host: InstanceAddress) -> None:
+        """Loopback and the data interface up, addressed, and the default route."""
+        ifname = self.data_ifname
+        with in_netns(host.netns), Rtnl() as nl:
+            nl.set_link("lo", up=True)
+            nl.set_link(ifname, up=True, mtu=self.mtu)
+            nl.add_address(ifname, self._data(host.data_ip))
+            nl.default_route(ifname)
+
+    async def adopt(self, host: InstanceAddress, pid: int) -> None:
+        """Name the namespace process ``pid`` lives in as ``host.netns`` (only a name:
+        the namespace stays its owner's and goes with it)."""
+        await run_ip([f"netns attach {host.netns} {pid}"])
+
+    async def configure_adopted(self, host: InstanceAddress) -> None:
+        """Address and route an adopted instance once its data interface exists."""
+        await asyncio.to_thread(self._configure_data, host)
 
     def _data(self, ip: IPv4Address) -> IPv4Interface:
         return IPv4Interface((ip, self.plan.data_subnet.prefixlen))
@@ -135,28 +162,30 @@ class HostNetwork:
         says the routing policy: through the data interface (the switch sends it out through
         this host), or unreachable (``connect`` fails at once, as when Testground removes
         the route)."""
+        ifname = self.data_ifname
 
         def apply() -> None:
             with in_netns(host.netns), Rtnl() as nl:
                 if new_ip != old_ip:
                     # Delete first: removing a primary address also removes secondaries.
                     try:
-                        nl.delete_address(DATA_IFNAME, self._data(old_ip))
+                        nl.delete_address(ifname, self._data(old_ip))
                     except OSError as exc:
                         if not is_missing(exc):
                             raise
-                    nl.add_address(DATA_IFNAME, self._data(new_ip))
-                nl.set_link(DATA_IFNAME, up=enable)
+                    nl.add_address(ifname, self._data(new_ip))
+                nl.set_link(ifname, up=enable)
                 if enable:  # a link going down, or losing its last address, loses its routes
                     deny = policy is RoutingPolicy.DENY_ALL
-                    nl.default_route(None if deny else DATA_IFNAME)
+                    nl.default_route(None if deny else ifname)
 
         await asyncio.to_thread(apply)
 
     async def destroy(self) -> None:
         """Remove everything; idempotent, and carries on past what is already gone."""
         plan = self.plan
-        lines = [f"link del {plan.gateway_link}", f"netns del {plan.switch_netns}"]
+        lines = [] if self.adopted else [f"link del {plan.gateway_link}"]
+        lines.append(f"netns del {plan.switch_netns}")
         lines += [f"netns del {host.netns}" for host in plan.instances]
         await run_ip([line for line in lines if _exists(line)], force=True)
 

@@ -122,6 +122,9 @@ class RootlessNetwork:
     async def apply(self, index: int, config: NetworkConfig) -> None:
         await self._channel().request("apply", index=index, config=config.to_json())
 
+    async def ready(self, index: int) -> None:
+        """Instances' networks are whole before they start here."""
+
     async def statistics(self) -> dict[str, Any]:
         stats: dict[str, Any] = (await self._channel().request("stats"))["stats"]
         return stats

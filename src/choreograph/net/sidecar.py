@@ -3,8 +3,8 @@
 An ordinary sync client, scoped to the run as the SDKs scope theirs (Testground's sidecar
 scopes its client with the run's params too, so ``network:<hostname>`` and the callback
 states are ``run:<run>:plan:<plan>:case:<case>:…`` keys). Per instance it subscribes to
-``network:<hostname>``, signals ``network-initialized`` (the data network is up once the
-run network is open), then applies each config in order and signals its callback state.
+``network:<hostname>``, signals ``network-initialized`` once the instance's data network
+is up, then applies each config in order and signals its callback state.
 
 It runs as a task in the runner's event loop: it only waits on the sync service and on
 the switch's control socket, so it costs nothing while idle and needs no process of its
@@ -37,6 +37,11 @@ class AppliesConfigs(Protocol):
 
     async def apply(self, index: int, config: NetworkConfig) -> None: ...
 
+    async def ready(self, index: int) -> None:
+        """Return once instance ``index``'s data network is up (at once for a network
+        made whole before its instances start; a container's comes after it starts)."""
+        ...
+
 
 class Sidecar:
     def __init__(
@@ -65,6 +70,7 @@ class Sidecar:
 
     async def _serve_instance(self, client: SyncClient, index: int, hostname: str) -> None:
         async with await client.subscribe(network_topic(hostname)) as configs:
+            await self.network.ready(index)
             await client.signal_entry(NETWORK_INITIALIZED)
             async for payload in configs:
                 try:

@@ -36,4 +36,13 @@ class InstanceExited:
     at: float
 
 
-Fact = InstanceStarted | InstanceEvent | InstanceExited
+@dataclass(frozen=True)
+class RunnerNote:
+    """Progress of the runner itself (containers created, images started), shown live;
+    not about any one instance's outcome."""
+
+    message: str
+    at: float
+
+
+Fact = InstanceStarted | InstanceEvent | InstanceExited | RunnerNote

@@ -136,3 +136,6 @@ class Artifact:
     launcher: str = "exec"
     """``exec`` (fork+exec per instance) or ``python-fork`` (argv is ``python script``:
     a runner may fork instances from a preloaded interpreter instead)."""
+    image: str = ""
+    """A container image (``docker:*`` builders, ``--use-build IMAGE``): a container runner
+    starts it with its own entrypoint, or with ``argv`` as its command when given."""

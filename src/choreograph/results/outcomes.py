@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Literal
 
-from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
 from choreograph.wire.events import Event
 
 Status = Literal["pending", "running", "success", "failure", "crash", "stopped"]
@@ -95,6 +95,8 @@ class OutcomeBook:
         return book
 
     def apply(self, fact: Fact) -> InstanceOutcome | None:
+        if isinstance(fact, RunnerNote):
+            return None
         if isinstance(fact, InstanceEvent) and not fact.key:
             event = fact.event
             known = event.terminal and event.group in self._groups()

@@ -219,6 +219,54 @@ class Cell:
         return remove_tree(self.dirs, self.layout.primary.version, wait_s)
 
 
+def cell_of_process(pid: int, found: list[Hierarchy] | None = None) -> Cell | None:
+    """The cgroups another manager put process ``pid`` in (a container engine's), as a
+    :class:`Cell` to read its counters; None when it has no CPU or memory cgroup of its own.
+
+    Each counter comes from whichever hierarchy places the process below its root: on this
+    hybrid host Docker's cgroupfs driver uses the v1 ``cpuacct`` and ``memory`` trees and
+    leaves the v2 one at ``/``."""
+    v1: dict[str, str] = {}
+    v2 = "/"
+    for line in _read(f"/proc/{pid}/cgroup").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        for name in parts[1].split(","):
+            v1[name] = parts[2]
+
+    def place(h: Hierarchy, controller: str, probe: str) -> Path | None:
+        if h.version == 2:
+            where = v2
+        elif controller in h.controllers:
+            where = v1.get(controller, "/")
+        else:
+            return None
+        folder = h.mount / where.lstrip("/")
+        return folder if where != "/" and (folder / probe).exists() else None
+
+    hierarchies = discover() if found is None else found
+    cpu = next((h for h in hierarchies if place(h, "cpuacct", _CPU_PROBE[h.version])), None)
+    memory = next((h for h in hierarchies if place(h, "memory", "memory.stat")), None)
+    if cpu is None or memory is None:
+        return None
+    layout = Layout(cpu, cpu, memory)
+    dirs = []
+    for h in layout.hierarchies:
+        controller, probe = (
+            ("cpuacct", _CPU_PROBE[h.version]) if h is cpu else ("memory", "memory.stat")
+        )
+        folder = place(h, controller, probe)
+        assert folder is not None
+        dirs.append(folder)
+    return Cell(layout, tuple(dirs))
+
+
+_CPU_PROBE = {1: "cpuacct.usage", 2: "cpu.stat"}
+
+
 def make_run_dirs(layout: Layout, run_id: str) -> list[Path]:
     """The run's folder in each hierarchy; on v2 with the memory counter, the memory
     controller is switched on down to the cells (v2 enables controllers per level)."""

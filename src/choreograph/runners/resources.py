@@ -97,8 +97,9 @@ class _CellCounters:
     """CPU accounting of one instance's cgroup between samples."""
 
     def __init__(self, running: Running) -> None:
-        assert running.cage is not None and running.cage.cell is not None
-        self.cell = running.cage.cell
+        cell = running.cell or (running.cage.cell if running.cage is not None else None)
+        assert cell is not None
+        self.cell = cell
         self.pid = running.pid
         # The first sample covers the instance's whole life so far.
         try:
@@ -152,7 +153,9 @@ class ResourceSampler:
             counters = None
         if counters is None:
             try:
-                if running.cage is not None and running.cage.cell is not None:
+                if running.cell is not None or (
+                    running.cage is not None and running.cage.cell is not None
+                ):
                     counters = _CellCounters(running)
                     if counters.cell.cpu_seconds() is None or counters.cell.memory_bytes() is None:
                         counters = _Tree(running.pid)  # a layout without both counters

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from choreograph.errors import InputError
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
+from choreograph.runners.cgroups import Cell
 from choreograph.runners.containment import Cage, RunContainment
 from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.wire.events import parse_line
@@ -52,6 +53,8 @@ class Running:
 
     pid: int
     cage: Cage | None
+    cell: Cell | None = None
+    """Counters kept by someone else (a container's cgroups); else the cage's."""
 
 
 class Supervisor:

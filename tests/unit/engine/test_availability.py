@@ -1,9 +1,10 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from choreograph.availability import check_available
-from choreograph.errors import InputError
+from choreograph.errors import HostError, InputError
 from choreograph.plan.spec import GroupSpec, RunSpec
 
 
@@ -20,14 +21,32 @@ def _spec(builder: str, runner: str) -> RunSpec:
 
 
 def test_testground_only_plan_gets_the_flags_to_use() -> None:
+    spec = replace(_spec("docker:node", "cluster:swarm"), enabled_runners=("cluster:swarm",))
     with pytest.raises(InputError) as err:
-        check_available(_spec("docker:node", "local:docker"))
+        check_available(spec)
     text = str(err.value)
-    assert "builder docker:node is not available" in text
-    assert "runner local:docker is not available" in text
-    assert "enables builders: docker:node; runners: local:docker" in text
-    assert "exec:node" in text and "local:exec" in text
-    assert "run it here with: --builder exec:node --runner local:exec" in text
+    assert "runner cluster:swarm is not available" in text
+    assert "enables builders: docker:node; runners: cluster:swarm" in text
+    assert "run it here with: --builder docker:node --runner local:exec" in text
+
+
+def test_docker_plan_without_docker_says_how_to_start_it_and_what_else_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from choreograph.containers import client
+
+    monkeypatch.setattr(client, "problems", lambda: ["the Docker engine is not reachable"])
+    spec = replace(
+        _spec("docker:node", "local:docker"),
+        enabled_builders=("docker:node", "exec:node"),
+        enabled_runners=("local:docker", "local:exec"),
+    )
+    with pytest.raises(HostError) as err:
+        check_available(spec)
+    text = str(err.value)
+    assert "docker:node and local:docker need Docker" in text
+    assert "not reachable" in text
+    assert "--builder exec:node --runner local:exec" in text
 
 
 def test_available_ids_pass() -> None:

@@ -30,10 +30,19 @@ class ShapingBackend(Protocol):
         """What prevents this backend from working on this host (empty when it can)."""
         ...
 
-    async def start(self, plan: AddressPlan, mtu: int, log_path: Path | None = None) -> None:
+    async def start(
+        self, plan: AddressPlan, mtu: int, log_path: Path | None = None, *, later: bool = False
+    ) -> None:
         """Create every instance's data interface (``DATA_IFNAME``, inside its namespace)
         and this host's uplink (``plan.uplink_tun``), unshaped and enabled; a backend's
-        helper processes write their diagnostics to ``log_path``."""
+        helper processes write their diagnostics to ``log_path``. ``later``: only the
+        uplink now; each instance comes with :meth:`attach` once its namespace exists (a
+        container's, made by its engine when it starts)."""
+        ...
+
+    async def attach(self, index: int, ifname: str) -> None:
+        """Create instance ``index``'s data interface, named ``ifname``, in its namespace
+        (``plan.instances[index].netns``, which exists by now)."""
         ...
 
     async def configure(self, index: int, config: NetworkConfig) -> None:

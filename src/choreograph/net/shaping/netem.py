@@ -56,7 +56,12 @@ class NetemBackend:
             ]
         return ['the netem shaping backend is not implemented yet; use shaping = "userspace"']
 
-    async def start(self, plan: AddressPlan, mtu: int, log_path: Path | None = None) -> None:
+    async def start(
+        self, plan: AddressPlan, mtu: int, log_path: Path | None = None, *, later: bool = False
+    ) -> None:
+        raise RunnerError("; ".join(self.problems()))
+
+    async def attach(self, index: int, ifname: str) -> None:
         raise RunnerError("; ".join(self.problems()))
 
     async def configure(self, index: int, config: NetworkConfig) -> None:

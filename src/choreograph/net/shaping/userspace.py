@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from choreograph.net._enter import die_with_parent
-from choreograph.net.addresses import DATA_IFNAME, AddressPlan
+from choreograph.net.addresses import DATA_IFNAME, AddressPlan, InstanceAddress
 from choreograph.net.helper import ControlChannel, spawn_helper
 from choreograph.wire.network import NetworkConfig
 
@@ -34,23 +34,30 @@ class UserspaceBackend:
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
         self._control: ControlChannel | None = None
+        self._plan: AddressPlan | None = None
 
     def problems(self) -> list[str]:
         if not Path("/dev/net/tun").exists():
             return ["/dev/net/tun is missing (load the tun module: modprobe tun)"]
         return []
 
-    async def start(self, plan: AddressPlan, mtu: int, log_path: Path | None = None) -> None:
+    async def start(
+        self, plan: AddressPlan, mtu: int, log_path: Path | None = None, *, later: bool = False
+    ) -> None:
+        self._plan = plan
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._control = ControlChannel(ours, "userspace switch")
         args = [str(plan.data_subnet), "--run", plan.run_id, "--tag", plan.tag]
         self._process = await spawn_helper(SWITCH_MODULE, args, [theirs], log_path, die_with_parent)
         await self._control.request("uplink", ifname=plan.uplink_tun)
-        ports = [
-            {"index": h.index, "netns": h.netns, "ifname": DATA_IFNAME, "ip": str(h.data_ip)}
-            for h in plan.instances
-        ]
-        await self._control.request("attach", ports=ports)
+        if not later:
+            await self._control.request("attach", ports=[_port(h) for h in plan.instances])
+
+    async def attach(self, index: int, ifname: str) -> None:
+        if self._plan is None:
+            raise RuntimeError("the userspace backend is not started")
+        port = _port(self._plan.instances[index], ifname)
+        await self._channel().request("attach", ports=[port])
 
     async def configure(self, index: int, config: NetworkConfig) -> None:
         await self._channel().request("configure", index=index, config=config.to_json())
@@ -78,3 +85,7 @@ class UserspaceBackend:
         if self._control is None:
             raise RuntimeError("the userspace backend is not started")
         return self._control
+
+
+def _port(host: InstanceAddress, ifname: str = DATA_IFNAME) -> dict[str, Any]:
+    return {"index": host.index, "netns": host.netns, "ifname": ifname, "ip": str(host.data_ip)}

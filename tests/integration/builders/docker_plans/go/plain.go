@@ -1,0 +1,5 @@
+//go:build !fancy
+
+package main
+
+const variant = "plain"

@@ -1,0 +1,1 @@
+console.log(`node plan in ${process.cwd()}, PLAN_DIR=${process.env.PLAN_DIR}`)
