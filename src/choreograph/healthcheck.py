@@ -3,7 +3,8 @@ from host networking, each with a fix where one is safe.
 
 ``choreo healthcheck`` reports; ``--fix`` also removes what dead runs left behind
 (namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`;
-instance cgroups and whatever still runs in them: see :mod:`choreograph.runners.cgroups`)
+instance cgroups and whatever still runs in them: see :mod:`choreograph.runners.cgroups`;
+``local:docker`` containers and networks, found by their run label)
 and marks runs whose owner died as ``aborted`` in their ``run.json``. Leftovers of live
 runs are never touched, so it is safe while other runs are going.
 """
@@ -27,14 +28,25 @@ class Check:
     """A problem found, then removed by ``--fix``."""
 
 
-async def run_checks(fix: bool = False, runs_dir: Path | None = None) -> list[Check]:
+async def run_checks(
+    fix: bool = False, runs_dir: Path | None = None, runner: str | None = None
+) -> list[Check]:
     """Every check, in a stable order; with ``fix``, fixable problems are fixed first.
-    ``runs_dir``: the home folder's runs (default: the configured home's)."""
+    ``runs_dir``: the home folder's runs (default: the configured home's); ``runner``:
+    check that runner alone (Testground's ``--runner``), else every runner."""
     if runs_dir is None:
         from choreograph.config import load_settings
 
         runs_dir = load_settings().runs_dir
-    checks = [_runner_check(runner_id) for runner_id in sorted(plugins.RUNNERS)]
+    if runner is not None and runner not in plugins.RUNNERS:
+        from choreograph.errors import InputError
+
+        raise InputError(f"unknown runner {runner!r}; expected one of {sorted(plugins.RUNNERS)}")
+    runners = [runner] if runner else sorted(plugins.RUNNERS)
+    checks = [_runner_check(runner_id) for runner_id in runners]
+    if "local:docker" in runners:
+        # Before the network sweep: a dead run's Docker bridge goes with its network.
+        checks.append(await _docker_check(fix))
     checks.append(await _leftovers_check(fix))
     checks.append(_cages_check(fix))
     checks.append(_dead_runs_check(fix, runs_dir))
@@ -66,6 +78,26 @@ def _dead_runs_check(fix: bool, runs_dir: Path) -> Check:
         )
     marked = liveness.mark_aborted(runs_dir)
     return Check(name, True, f"marked aborted: {', '.join(marked) or 'none'}", fixed=True)
+
+
+async def _docker_check(fix: bool) -> Check:
+    from choreograph.containers import client
+    from choreograph.runners import local_docker
+
+    name = "Docker containers and networks of dead runs"
+    if client.problems():
+        return Check(name, True, "Docker is not running here: nothing to look at")
+    found = await local_docker.dead_runs()
+    if not found:
+        return Check(name, True, "none")
+    listing = "; ".join(f"{run_id} ({n} objects)" for run_id, n in sorted(found.items()))
+    if not fix:
+        return Check(name, False, f"{len(found)} runs: {listing} (remove with --fix)")
+    await local_docker.sweep_dead_runs()
+    left = await local_docker.dead_runs()
+    if left:
+        return Check(name, False, f"could not remove: {', '.join(sorted(left))}")
+    return Check(name, True, f"removed {listing}", fixed=True)
 
 
 def _runner_check(runner_id: str) -> Check:

@@ -1,4 +1,5 @@
-"""``choreo healthcheck [--fix]``: is this host ready, and did dead runs leave anything?
+"""``choreo healthcheck [--fix] [--runner ID]``: is this host ready, and did dead runs leave
+anything? ``choreo terminate --runner local:docker``: stop everything a runner started.
 
 Exit status 0 when every check passes (after fixing, with ``--fix``), 1 otherwise.
 """
@@ -21,9 +22,12 @@ def healthcheck(
             "--fix", help="Remove leftovers of dead runs (namespaces, links, switch processes)."
         ),
     ] = False,
+    runner: Annotated[
+        str | None, typer.Option("--runner", help="Check this runner alone (e.g. local:docker).")
+    ] = None,
 ) -> None:
     """Check that runners can run here and that no dead run left anything behind."""
-    checks = asyncio.run(run_checks(fix))
+    checks = asyncio.run(run_checks(fix, runner=runner))
     for check in checks:
         mark = "fixed" if check.fixed else "ok" if check.ok else "FAIL"
         render.console.print(f"{mark:>5}  {check.name}: {check.detail}", soft_wrap=True)
@@ -31,5 +35,24 @@ def healthcheck(
         raise typer.Exit(1)
 
 
+def terminate(
+    runner: Annotated[str, typer.Option("--runner", help="The runner whose work to stop.")],
+) -> None:
+    """Stop and remove everything a runner started on this host, live runs' included
+    (Testground's ``terminate``); runs stopped this way record their instances as crashed."""
+    if runner != "local:docker":
+        render.console.print(
+            f"{runner}: nothing to terminate; its instances end with their `choreo` process "
+            "(Ctrl-C), and `choreo healthcheck --fix` removes what a dead run left",
+            soft_wrap=True,
+        )
+        return
+    from choreograph.runners.local_docker import terminate_all
+
+    removed = asyncio.run(terminate_all())
+    render.console.print(f"local:docker: removed {removed} containers and networks")
+
+
 def register(app: typer.Typer) -> None:
     app.command("healthcheck")(healthcheck)
+    app.command("terminate")(terminate)

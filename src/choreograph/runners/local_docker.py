@@ -452,20 +452,31 @@ def _duration(value: object) -> float:
     return float(found.group(1)) * scale
 
 
-async def sweep_dead_runs() -> int:
-    """Remove containers and networks of runs whose owner is gone (a crashed ``choreo``):
-    how many objects went. A run is alive while its run lock is held (see net/cleanup)."""
-    dead = set()
+async def dead_runs() -> dict[str, int]:
+    """Run id → how many containers and networks it left, for runs whose owner is gone
+    (a crashed ``choreo``): a run is alive while its network lock is held (net/cleanup)."""
+    found: dict[str, int] = {}
     for kind in ("container", "network"):
         for item in await client.inspect(kind, await client.labelled(kind, client.RUN_LABEL)):
-            labels = item.get("Config", {}).get("Labels") or item.get("Labels") or {}
+            labels = (item.get("Config") or {}).get("Labels") or item.get("Labels") or {}
             run = labels.get(client.RUN_LABEL)
             if run and not cleanup.is_live(run_tag(run)):
-                dead.add(run)
+                found[run] = found.get(run, 0) + 1
+    return found
+
+
+async def sweep_dead_runs() -> int:
+    """Remove what dead runs left in Docker; how many objects went."""
     removed = 0
-    for run in sorted(dead):
+    for run in sorted(await dead_runs()):
         removed += await client.remove_labelled(f"{client.RUN_LABEL}={run}")
     return removed
+
+
+async def terminate_all() -> int:
+    """Remove every Choreograph container and network, live runs' included (Testground's
+    ``terminate``: stop everything this runner started); how many objects went."""
+    return await client.remove_labelled(client.RUN_LABEL)
 
 
 def _note(ctx: RunContext, message: str) -> None:
