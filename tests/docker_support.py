@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -38,8 +39,11 @@ def docker_problem() -> str | None:
     return images.docker_problem()
 
 
+IN_CI = os.environ.get("CI") == "true"
+"""In CI a missing Docker is a failure, not a skip: `.ci/run` installs and starts it."""
+
 requires_docker = pytest.mark.skipif(
-    docker_problem() is not None, reason=f"Docker is unusable: {docker_problem()}"
+    docker_problem() is not None and not IN_CI, reason=f"Docker is unusable: {docker_problem()}"
 )
 
 
@@ -69,10 +73,10 @@ def prepared_images() -> list[images.PreparedImage]:
     of ``choreo images prepare``; cheap after the first call in a process. Skips the test
     when Docker or a tool the images need is missing here; fails it when a build fails."""
     if problem := docker_problem():
-        pytest.skip(f"Docker is unusable: {problem}")
+        (pytest.fail if IN_CI else pytest.skip)(f"Docker is unusable: {problem}")
     results, skip, failure = _prepare_once()
     if skip:
-        pytest.skip(skip)
+        (pytest.fail if IN_CI else pytest.skip)(skip)
     if failure:
         pytest.fail(failure)
     return results

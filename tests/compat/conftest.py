@@ -114,8 +114,12 @@ class Run:
 class Choreo:
     home: Path
 
-    def __call__(self, *args: str, timeout: float = 120) -> Run:
-        env = dict(os.environ, CHOREO_HOME=str(self.home), COLUMNS="200", NO_COLOR="1")
+    def __call__(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> Run:
+        env = dict(
+            os.environ, CHOREO_HOME=str(self.home), COLUMNS="200", NO_COLOR="1", **(env or {})
+        )
         proc = subprocess.run(
             [sys.executable, "-m", "choreograph.cli", *args],
             env=env,

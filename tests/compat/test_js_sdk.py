@@ -1,8 +1,9 @@
 """Plans written against @testground/sdk 0.1.2, taken as they are, run on Choreograph.
 
 The plan ``testground-js`` has a manifest as Testground writes it (only ``docker:node`` and
-``local:docker`` enabled), so it runs with ``--builder exec:node --runner local:exec``;
-``js-native`` enables Choreograph's ids and runs without flags. Each case checks itself
+``local:docker`` enabled): it runs as it is where Docker runs, and the other tests run it
+with ``--builder exec:node --runner local:exec``; ``js-native`` enables Choreograph's ids
+and runs without flags. Each case checks itself
 (a wrong count or order throws, which sdk-js records as a failure) and records what it
 saw, which the tests read back from the run folder.
 """
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.docker_support import prepared_images, requires_docker
 
 from .conftest import JS_PLANS, Choreo, Run
 
@@ -42,14 +44,32 @@ def assert_all_succeeded(run: Run, instances: int) -> None:
     assert run.table_row("single") == [f"{instances}/{instances}", "0", "0", "0"]
 
 
-def test_testground_only_manifest_without_flags_says_what_to_run(choreo: Choreo) -> None:
-    run = choreo("run", "single", "--plan", TG_JS, "--case", "barrier", "-i", "5")
-    assert run.code == 2, run
+def test_docker_manifest_without_docker_says_how_to_start_it_and_what_else_runs(
+    choreo: Choreo,
+) -> None:
+    run = choreo(
+        "run", "single", "--plan", TG_JS, "--case", "barrier", "-i", "5",
+        env={"CHOREO_DOCKER": "/nonexistent/docker"},
+    )  # fmt: skip
+    assert run.code == 4, run
     message = " ".join(run.stderr.split())
-    assert "plan 'testground-js' enables builders: docker:node; runners: local:docker" in message
-    assert "exec:node" in message and "local:exec" in message
-    assert "run it here with: --builder exec:node --runner local:exec" in message
+    assert "docker:node and local:docker need Docker" in message
+    assert "start it with" in message
+    assert "or run without Docker: --builder exec:node --runner local:exec" in message
     assert run.run_dir is None  # refused before anything was built or started
+
+
+@requires_docker
+@pytest.mark.root
+def test_docker_manifest_runs_as_it_is_where_docker_runs(choreo: Choreo) -> None:
+    prepared_images()
+    run = choreo(
+        "run", "single", "--plan", TG_JS, "--case", "barrier", "-i", "3", "--tp", "rounds=2",
+        timeout=600,
+    )  # fmt: skip
+    assert_all_succeeded(run, 3)
+    assert run.record["builds"]["single"]["builder"] == "docker:node"
+    assert run.record["spec"]["runner"] == "local:docker"
 
 
 def test_signal_entry_and_barrier_across_five_instances(choreo: Choreo) -> None:
