@@ -271,9 +271,25 @@ def _listen_address(
     whose SDK dials a fixed port gets that port, on an address private to the run."""
     alias = next((a.sync_alias for a in artifacts.values() if a.sync_alias), "")
     if not alias:
-        return place.sync_host, 0
+        preferred: int = getattr(runner, "preferred_sync_port", 0)
+        return place.sync_host, preferred if _bindable(place.sync_host, preferred) else 0
     host = getattr(runner, "sync_alias_host", lambda _: place.sync_host)(run_id)
     return host, parse_alias(alias)[1]
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether ``host:port`` is free right now (0: any port is)."""
+    if port == 0:
+        return True
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 async def _stop_service(service: SyncService, sink: progress.ProgressSink) -> None:

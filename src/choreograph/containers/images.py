@@ -515,10 +515,16 @@ def _apt_sources_text(apt_dir: Path = Path("/etc/apt")) -> str:
     return "\n\n".join(texts)
 
 
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
 async def _debian_facts() -> dict[str, str]:
     mirror, security = pick_mirrors(parse_apt_sources(_apt_sources_text()), SUITE)
     mirror = os.environ.get(MIRROR_ENV, "").rstrip("/") or mirror
-    return {"suite": SUITE, "mirror": mirror, "security": security, "arch": platform.machine()}
+    facts = {"suite": SUITE, "mirror": mirror, "security": security, "arch": platform.machine()}
+    if HOST_CA_BUNDLE.is_file():
+        facts["ca_bundle"] = hashlib.sha256(HOST_CA_BUNDLE.read_bytes()).hexdigest()[:16]
+    return facts
 
 
 def _apt_sources_for_image(facts: dict[str, str]) -> str:
@@ -560,6 +566,10 @@ def _slim_rootfs(root: Path, facts: dict[str, str]) -> None:
         if doc.name != "copyright":
             _remove(doc)
     (root / "etc/apt/sources.list").write_text(_apt_sources_for_image(facts))
+    if facts.get("ca_bundle"):
+        # Trust what this host trusts: a site whose TLS goes through an inspecting proxy
+        # (its CA added to the host's bundle) builds plans that fetch modules in the image.
+        shutil.copyfile(HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
     (root / "etc/dpkg/dpkg.cfg.d/choreo-slim").write_text(_DPKG_EXCLUDES)
     (root / "etc/apt/apt.conf.d/docker-clean").write_text(_APT_CLEAN)
 

@@ -57,6 +57,7 @@ from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Launch, Running, Supervisor
+from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
 
 WHERE = '[runners."local:docker"]'
 CONFIG_KEYS = (
@@ -77,6 +78,7 @@ CONFIG_KEYS = (
 DATA_IFNAME = "eth1"
 CONTROL_IFNAME = "eth0"
 TESTGROUND_NOFILE = 1048576
+SYNC_ALIAS_NAME, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
 ADOPT_POLL_S = 0.05
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
@@ -84,6 +86,10 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 class LocalDockerRunner:
     id = "local:docker"
     config_keys = CONFIG_KEYS
+    preferred_sync_port = TESTGROUND_SYNC_PORT
+    """The sync service listens on the run's own control gateway, so Testground's port is
+    free there unless something holds it on every address; then any port does, and only
+    SDKs that ignore ``SYNC_SERVICE_PORT`` (Testground's Rust crate) cannot connect."""
 
     def __init__(self) -> None:
         self._placed: tuple[RunNetwork, str] | None = None
@@ -195,11 +201,16 @@ class _DockerRun:
                 f"{artifact.builder!r} made none; use a docker:* builder (docker:go, "
                 "docker:node, docker:generic, docker:python) or --use-build IMAGE"
             )
+        gateway = str(self.network.plan.gateway)
+        alias_hosts = {SYNC_ALIAS_NAME}
         if artifact.sync_alias:
-            raise RunnerError(
-                f"group {slot.group!r}: plans with a fixed sync address ({artifact.sync_alias}) "
-                "are not supported by local:docker yet; run them with local:netns"
-            )
+            name, port = parse_alias(artifact.sync_alias)
+            if port != ctx.sync_port:
+                raise RunnerError(
+                    f"group {slot.group!r}: the plan dials the sync service at "
+                    f"{artifact.sync_alias}, but port {port} is taken on {gateway}; free it"
+                )
+            alias_hosts.add(name)
         return InstanceContainer(
             key=slot.key,
             name=instances.container_name(self.network.plan.tag, slot.key),
@@ -214,6 +225,8 @@ class _DockerRun:
             labels=instances.instance_labels(ctx.run_id, slot.key),
             ulimits=self.config["ulimits"],
             exposed=tuple(self.config["exposed_ports"].values()),
+            # Testground's name for the sync service: SDKs that dial it find the gateway.
+            extra_hosts=tuple(f"{name}:{gateway}" for name in sorted(alias_hosts)),
             **_limits(next(g for g in ctx.spec.groups if g.id == slot.group).resources),
         )
 
