@@ -6,8 +6,9 @@
 - ``rules``: instance 1 shapes per destination (40 ms to instance 2, DROP to instance 3),
   times TCP connects to both, lifts the rules, then changes its address; instances 2 and 3
   answer each connection with the source address they saw.
-- ``fetch``: GETs ``http://<first additional host>:5678/``, then checks that the other
-  instance is unreachable on its control address (eth0) and reachable on the data network.
+- ``isolation``: connects to the other instance on its control address (eth0), which
+  must fail, and on its data address (eth1), which must work; ``fetch`` first GETs
+  ``http://<first additional host>:5678/``, then does the same.
 - ``sleep``: says "sleeping" and sleeps for 5 minutes.
 """
 
@@ -147,10 +148,14 @@ def rules(runenv: RunEnv, ctx: InitContext) -> str | None:
 
 
 def fetch(runenv: RunEnv, ctx: InitContext) -> None:
-    client, net = ctx.sync_client, ctx.net_client
     host = os.environ["ADDITIONAL_HOSTS"].split(",")[0]
     with urllib.request.urlopen(f"http://{host}:5678/", timeout=20) as answer:
-        body = answer.read().decode().strip()
+        runenv.record_message("fetched " + json.dumps(answer.read().decode().strip()))
+    isolation(runenv, ctx)
+
+
+def isolation(runenv: RunEnv, ctx: InitContext) -> None:
+    client = ctx.sync_client
     addresses = interface_addresses()
     mine = {"seq": ctx.global_seq, "eth0": str(addresses["eth0"]), "eth1": str(addresses["eth1"])}
     listeners = [socket.create_server((mine[name], PORT)) for name in ("eth0", "eth1")]
@@ -163,8 +168,8 @@ def fetch(runenv: RunEnv, ctx: InitContext) -> None:
     client.signal_and_wait("listening", runenv.test_instance_count, timeout=60)
     control = _connect(other["eth0"], 3)
     data = _connect(other["eth1"], 10)
-    record = {"body": body, "control": control, "data": data, "other": other}
-    runenv.record_message("fetch " + json.dumps(record))
+    record = {"control": control, "data": data, "mine": mine, "other": other}
+    runenv.record_message("isolation " + json.dumps(record))
     client.signal_and_wait("done", runenv.test_instance_count, timeout=60)
     for listener in listeners:
         listener.close()
@@ -176,4 +181,6 @@ def sleep(runenv: RunEnv, ctx: InitContext) -> None:
 
 
 if __name__ == "__main__":
-    invoke_map({"whoami": whoami, "rules": rules, "fetch": fetch, "sleep": sleep})
+    invoke_map(
+        {"whoami": whoami, "rules": rules, "fetch": fetch, "isolation": isolation, "sleep": sleep}
+    )
