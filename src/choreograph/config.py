@@ -35,6 +35,11 @@ class Settings:
     sync_history_mib: int = 256
     """The most a run's sync service keeps of published payloads (all topics), in MiB;
     publishes beyond it are refused with an error to the publisher and a run warning."""
+    endpoint: str = ""
+    """A daemon's URL (``choreo --endpoint``): commands that run plans submit them there
+    instead of running them in-process; "" runs them here."""
+    token: str = ""
+    """The bearer token sent to ``endpoint`` when its daemon requires one."""
 
     @property
     def plans_dir(self) -> Path:

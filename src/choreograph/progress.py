@@ -7,8 +7,9 @@ a web dashboard and tests alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,49 @@ ProgressSink = Callable[[ProgressEvent], None]
 
 def discard(_: ProgressEvent) -> None:
     """A sink for callers that want no progress."""
+
+
+_TYPES: dict[str, type[ProgressEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        RunnerStatus,
+        RunStarted,
+        BuildFinished,
+        BuildLog,
+        InstanceStarted,
+        InstanceFinished,
+        RunStopping,
+        Message,
+        RunWarning,
+    )
+}
+
+
+def to_json(event: ProgressEvent) -> dict[str, Any]:
+    """``event`` as a JSON object whose ``type`` names its class (the daemon records and
+    streams events this way; :func:`from_json` reads them back)."""
+    data = asdict(event)
+    for name, value in data.items():
+        if isinstance(value, Path):
+            data[name] = str(value)
+        elif isinstance(value, tuple):
+            data[name] = list(value)
+    return {"type": type(event).__name__, **data}
+
+
+def from_json(data: dict[str, Any]) -> ProgressEvent:
+    """The event :func:`to_json` wrote; ValueError for an unknown ``type``."""
+    cls = _TYPES.get(str(data.get("type")))
+    if cls is None:
+        raise ValueError(f"unknown progress event type {data.get('type')!r}")
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = data[f.name]
+        # Annotations are strings here (postponed evaluation): enough to restore the two
+        # types JSON does not keep.
+        if f.type == "Path":
+            value = Path(value)
+        elif str(f.type).startswith("tuple"):
+            value = tuple(value)
+        values[f.name] = value
+    return cls(**values)

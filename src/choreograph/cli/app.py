@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ from choreograph.calibrate import substitute_calibrated
 from choreograph.cli import render
 from choreograph.cli import series_options as so
 from choreograph.cli.interrupts import stop_on_signals
+from choreograph.cli.remote import Submission
 from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
@@ -58,6 +60,21 @@ def _settings() -> Settings:
     return load_settings()
 
 
+@app.callback()
+def _global_options(
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="A daemon's URL (`choreo daemon`): runs are submitted there, not run here "
+            "(also CHOREO_ENDPOINT, or endpoint in config.toml).",
+        ),
+    ] = None,
+) -> None:
+    if endpoint is not None:
+        os.environ["CHOREO_ENDPOINT"] = endpoint  # settings read it, over config.toml
+
+
 TpOption = Annotated[
     list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")
 ]
@@ -79,6 +96,15 @@ ServiceModeOption = Annotated[
         help="Mode of a mock-collector service for this run, NAME=MODE (repeatable): "
         "typical, slow_succeed or slow_fail.",
     ),
+]
+RepoOption = Annotated[
+    str, typer.Option("--metadata-repo", help="With --endpoint: the tested code's repository.")
+]
+BranchOption = Annotated[
+    str, typer.Option("--metadata-branch", help="With --endpoint: its branch.")
+]
+CommitOption = Annotated[
+    str, typer.Option("--metadata-commit", help="With --endpoint: its commit.")
 ]
 
 
@@ -110,6 +136,9 @@ def run_single(
             "docker:* builders) instead of building the plan.",
         ),
     ] = None,
+    metadata_repo: RepoOption = "",
+    metadata_branch: BranchOption = "",
+    metadata_commit: CommitOption = "",
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -135,7 +164,18 @@ def run_single(
         return [spec]
 
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
-    _run(resolve, timeout, fail_fast, messages, series, service_mode)
+    submission = Submission(
+        case=case,
+        instances=instances,
+        tp=tuple(tp or ()),
+        runner=runner,
+        builder=builder,
+        use_build=use_build,
+        repo=metadata_repo,
+        branch=metadata_branch,
+        commit=metadata_commit,
+    )
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission)
 
 
 @run_app.command("composition")
@@ -157,6 +197,9 @@ def run_composition(
         bool, typer.Option("--build-only", help="Build every group, run nothing.")
     ] = False,
     service_mode: ServiceModeOption = None,
+    metadata_repo: RepoOption = "",
+    metadata_branch: BranchOption = "",
+    metadata_commit: CommitOption = "",
 ) -> None:
     """Run a composition: several groups, each with its own params and build settings."""
 
@@ -184,7 +227,16 @@ def run_composition(
         build_and_report(resolve)
         return
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
-    _run(resolve, timeout, fail_fast, messages, series, service_mode)
+    submission = Submission(
+        tp=tuple(tp or ()),
+        runner=runner,
+        builder=builder,
+        composition=file,
+        repo=metadata_repo,
+        branch=metadata_branch,
+        commit=metadata_commit,
+    )
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission)
 
 
 def _run(
@@ -194,6 +246,7 @@ def _run(
     messages: bool,
     series: so.SeriesPlan | None = None,
     service_modes: list[str] | None = None,
+    submission: Submission | None = None,
 ) -> None:
     def resolve_with_modes(settings: Settings) -> list[RunSpec]:
         modes = mocks.parse_mode_flags(service_modes or [])
@@ -201,6 +254,12 @@ def _run(
 
     with reported():
         settings, specs = resolve_specs(resolve_with_modes)
+        if settings.endpoint and submission is not None:
+            modes = service_modes or []
+            code = _run_remote(
+                settings, specs, submission, timeout, fail_fast, messages, series, modes
+            )
+            raise typer.Exit(code)
         options = RunOptions(
             timeout_s=timeout or settings.run_timeout_s,
             fail_fast=fail_fast,
@@ -213,6 +272,25 @@ def _run(
             ok = all(r.success for r in results)
     if not ok:
         raise typer.Exit(1)
+
+
+def _run_remote(
+    settings: Settings,
+    specs: list[RunSpec],
+    submission: Submission,
+    timeout: float | None,
+    fail_fast: bool,
+    messages: bool,
+    series: so.SeriesPlan | None,
+    service_modes: list[str],
+) -> int:
+    """The same run through the daemon at ``settings.endpoint`` (see cli/remote.py)."""
+    from choreograph.cli.remote import run_remote
+    from choreograph.errors import InputError
+
+    if series is not None:
+        raise InputError("--repeat and --until-stable run here only; drop --endpoint for them")
+    return run_remote(settings, specs, submission, timeout, fail_fast, messages, service_modes)
 
 
 async def _execute(

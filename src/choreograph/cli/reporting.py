@@ -6,7 +6,6 @@ place resolved specs are checked and their warnings shown before anything is bui
 from __future__ import annotations
 
 import contextlib
-import errno
 from collections.abc import Callable, Iterator
 
 import typer
@@ -14,32 +13,11 @@ import typer
 from choreograph.availability import check_config_keys
 from choreograph.cli import render
 from choreograph.config import Settings, load_settings
-from choreograph.errors import (
-    BuildError,
-    ChoreographError,
-    HostError,
-)
+from choreograph.errors import BuildError, ChoreographError
+from choreograph.exits import EXIT_BUILD, EXIT_HOST, EXIT_INPUT, host_problem
 from choreograph.plan.spec import RunSpec
 
-EXIT_INPUT, EXIT_BUILD, EXIT_HOST = 2, 3, 4
-
-# errno values that say the machine, not the input, is the problem. The sync service and
-# other listeners wrap the OSError (``raise SyncError(...) from exc``), so the cause chain
-# is searched too.
-_HOST_ERRNOS = frozenset({errno.EADDRINUSE, errno.ENOSPC, errno.EDQUOT})
-
-
-def host_problem(exc: BaseException) -> bool:
-    """True when ``exc``, or an exception it was raised from, is a HostError or an
-    OSError such as "address already in use" or "no space left on device"."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, HostError):
-            return True
-        if isinstance(seen, OSError) and seen.errno in _HOST_ERRNOS:
-            return True
-        seen = seen.__cause__
-    return False
+__all__ = ["EXIT_BUILD", "EXIT_HOST", "EXIT_INPUT", "host_problem", "reported", "resolve_specs"]
 
 
 @contextlib.contextmanager

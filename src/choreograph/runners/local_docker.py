@@ -55,6 +55,7 @@ from choreograph.runners import cgroups
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
+from choreograph.runners.local_netns import gateway_placement
 from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Launch, Running, Supervisor
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
@@ -110,13 +111,8 @@ class LocalDockerRunner:
         here) identifies its connections."""
         async with self._networks(run_id, spec, run_dir) as (network, name):
             self._placed = (network, name)
-            keys = [slot.key for slot in instance_slots(spec)]
-            origins = {
-                key: str(host.control_ip)
-                for key, host in zip(keys, network.plan.instances, strict=True)
-            }
             try:
-                yield Placement(str(network.plan.gateway), origins)
+                yield gateway_placement(spec, network.plan)
             finally:
                 self._placed = None
 

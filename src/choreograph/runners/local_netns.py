@@ -34,7 +34,7 @@ from typing import Any
 
 from choreograph.errors import InputError, RunnerError
 from choreograph.net import _enter
-from choreograph.net.addresses import hostnames
+from choreograph.net.addresses import AddressPlan, hostnames
 from choreograph.net.host import DEFAULT_MTU, RunNetwork
 from choreograph.net.rootless import RootlessNetwork, rootless_problems
 from choreograph.net.shaping.base import load_backend
@@ -82,13 +82,8 @@ class LocalNetnsRunner:
         network = RunNetwork(run_id, names, **_network_options(config, run_dir))
         async with network:
             self._network = network
-            keys = [slot.key for slot in instance_slots(spec)]
-            origins = {
-                key: str(host.control_ip)
-                for key, host in zip(keys, network.plan.instances, strict=True)
-            }
             try:
-                yield Placement(str(network.plan.gateway), origins)
+                yield gateway_placement(spec, network.plan)
             finally:
                 self._network = None
 
@@ -175,6 +170,14 @@ class LocalNetnsRunner:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+
+
+def gateway_placement(spec: RunSpec, plan: AddressPlan) -> Placement:
+    """The sync service on the run's control gateway, each instance known by its control
+    address (the order of ``plan.instances`` is the run's instance order)."""
+    keys = [slot.key for slot in instance_slots(spec)]
+    origins = {key: str(h.control_ip) for key, h in zip(keys, plan.instances, strict=True)}
+    return Placement(str(plan.gateway), origins)
 
 
 def privileged() -> bool:
