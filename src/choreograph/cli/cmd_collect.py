@@ -16,19 +16,37 @@ from choreograph.results.layout import find_run
 
 
 def collect(
-    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    run_id: Annotated[str | None, typer.Argument(help="Run id (or unique prefix).")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", "-t", help="Download a daemon task's archive (--endpoint)."),
+    ] = None,
 ) -> None:
     """Archive a run's folder (run.json and every instance's outputs) as a .tgz; links
-    and special files are left out and counted."""
+    and special files are left out and counted. With ``-t``, download the archive the
+    daemon makes of its task's run."""
+    if task is not None or run_id is None:
+        _task_outputs(task, output)
+        return
     with reported():
         layout = find_run(load_settings().runs_dir, run_id)
         report = collect_run(layout, output or Path(f"{layout.run_id}.tgz"))
     render.console.print(f"wrote {report.archive} ({report.size} bytes, {report.files} files)")
     if report.skipped:
         render.warn(report.skipped_summary())
+
+
+def _task_outputs(task: str | None, output: Path | None) -> None:
+    from choreograph.cli.remote import download_outputs
+
+    if task is None:
+        render.error("give a run id, or -t TASK for a daemon's task")
+        raise typer.Exit(2)
+    with reported():
+        download_outputs(load_settings(), task, output)
 
 
 def register(app: typer.Typer) -> None:

@@ -48,6 +48,8 @@ def daemon(
     from choreograph.daemon.server import DaemonConfig, serve
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    for chatty in ("websockets", "choreograph.sync_service"):  # per run, not per task
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     config = DaemonConfig(
         listen, workers, tokens_file, branch_limit, max_upload_mib, keep_days, keep_gib
     )

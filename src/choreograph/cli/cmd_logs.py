@@ -21,7 +21,9 @@ _ENDED = ("success", "failure")
 
 
 def logs(
-    run: Annotated[str, typer.Argument(help="Run id (or unique prefix) or run folder.")],
+    run: Annotated[
+        str | None, typer.Argument(help="Run id (or unique prefix) or run folder.")
+    ] = None,
     merged: Annotated[
         bool, typer.Option("--merged", help="Interleave every instance's events by time.")
     ] = False,
@@ -32,9 +34,22 @@ def logs(
         bool, typer.Option("--follow", "-F", help="Keep printing until the run ends.")
     ] = False,
     poll: Annotated[float, typer.Option(help="Seconds between reads with --follow.")] = 0.25,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", "-t", help="A daemon's task instead of a run (--endpoint)."),
+    ] = None,
+    follow_task: Annotated[
+        bool, typer.Option("-f", help="With -t: keep printing until the task ends.")
+    ] = False,
 ) -> None:
     """Print a run's instance logs (``run.out``), events rendered; events out of sequence
-    (a gap or reversal in an instance's seq, a timestamp going back) are flagged."""
+    (a gap or reversal in an instance's seq, a timestamp going back) are flagged. With
+    ``-t``, a daemon task's logs, merged by time (``-f`` follows)."""
+    if task is not None or run is None:
+        flagged = _task_logs(task, instance, follow or follow_task)
+        if flagged:
+            render.warn(f"{flagged} line(s) out of sequence (marked !!)")
+        return
     with reported(OSError):
         layout = locate_run(run, load_settings().runs_dir)
         groups = layout.read_run_json().get("spec", {}).get("groups", [])
@@ -84,6 +99,16 @@ def _follow(layout: RunLayout, sources: dict[str, Path], poll: float, show: bool
         if ended:
             return flagged
         time.sleep(poll)
+
+
+def _task_logs(task: str | None, instance: str | None, follow: bool) -> int:
+    from choreograph.cli.remote import print_logs
+
+    if task is None:
+        render.error("give a run id, or -t TASK for a daemon's task")
+        raise typer.Exit(2)
+    with reported():
+        return print_logs(load_settings(), task, instance, follow)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,10 +36,20 @@ def healthcheck(
 
 
 def terminate(
-    runner: Annotated[str, typer.Option("--runner", help="The runner whose work to stop.")],
+    runner: Annotated[
+        str | None, typer.Option("--runner", help="The runner whose work to stop.")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", "-t", help="Cancel or stop a daemon's task (--endpoint)."),
+    ] = None,
 ) -> None:
     """Stop and remove everything a runner started on this host, live runs' included
-    (Testground's ``terminate``); runs stopped this way record their instances as crashed."""
+    (Testground's ``terminate``); runs stopped this way record their instances as crashed.
+    With ``-t``, cancel a daemon's queued task or stop its running one."""
+    if task is not None or runner is None:
+        _terminate_task(task)
+        return
     if runner != "local:docker":
         render.console.print(
             f"{runner}: nothing to terminate; its instances end with their `choreo` process "
@@ -51,6 +61,18 @@ def terminate(
 
     removed = asyncio.run(terminate_all())
     render.console.print(f"local:docker: removed {removed} containers and networks")
+
+
+def _terminate_task(task: str | None) -> None:
+    from choreograph.cli.remote import cancel
+    from choreograph.cli.reporting import reported
+    from choreograph.config import load_settings
+
+    if task is None:
+        render.error("give --runner ID, or -t TASK for a daemon's task")
+        raise typer.Exit(2)
+    with reported():
+        cancel(load_settings(), task)
 
 
 def register(app: typer.Typer) -> None:

@@ -160,3 +160,50 @@ def _ended(end: dict[str, object], runs: int) -> int:
         render.error("the task was deleted while it ran")
         return 1
     return code if isinstance(code, int) else 1
+
+
+def print_logs(settings: Settings, task_id: str, instance: str | None, follow: bool) -> int:
+    """``choreo logs -t``: the task's log lines, rendered as ``choreo logs`` renders
+    them; the number of lines out of sequence."""
+    from dataclasses import replace
+
+    from choreograph.cli.render_results import log_line
+    from choreograph.results.merged_log import parse_lines
+
+    daemon = client(settings)
+    flagged = 0
+    try:
+        for event, data in daemon.logs(task_id, instance, follow):
+            if event != "line":
+                continue
+            parsed = next(parse_lines(str(data["instance"]), [str(data["text"])], data["number"]))
+            line = replace(parsed, flags=tuple(data.get("flags", ())))
+            log_line(line, with_instance=instance is None)
+            flagged += line.out_of_sequence
+    finally:
+        daemon.close()
+    return flagged
+
+
+def download_outputs(settings: Settings, task_id: str, output: Path | None) -> Path:
+    """``choreo collect -t``: the task's run archive, written to ``output``."""
+    daemon = client(settings)
+    try:
+        run_id = daemon.task(task_id).run_id or task_id
+        target = output or Path(f"{run_id}.tgz")
+        size = daemon.download(task_id, "outputs", target)
+    finally:
+        daemon.close()
+    render.console.print(f"wrote {target} ({size} bytes)")
+    return target
+
+
+def cancel(settings: Settings, task_id: str) -> None:
+    """``choreo terminate -t``: cancel a queued task, or stop a running one."""
+    daemon = client(settings)
+    try:
+        task = daemon.cancel(task_id)
+    finally:
+        daemon.close()
+    doing = "canceled" if task.state == "canceled" else "stopping (its instances get their grace)"
+    render.console.print(f"task {task.id}: {doing}")

@@ -16,22 +16,24 @@ _STYLE = {"success": "green", "failure": "red", "error": "red", "canceled": "yel
 
 
 def tasks_table(tasks: list[Task]) -> None:
+    """One row per task; the id (which other commands take) and states are never wrapped,
+    and the id says when the task was submitted."""
     if not tasks:
         console.print("no tasks")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("task", "plan", "case", "branch", "state", "outcome", "exit", "created"):
-        table.add_column(column)
+    for column in ("task", "plan", "case", "branch", "state", "outcome"):
+        wrap = column in ("plan", "case", "branch")
+        table.add_column(column, no_wrap=not wrap, overflow="fold")
     for t in tasks:
+        exit_code = "" if t.exit_code is None else f" (exit {t.exit_code})"
         table.add_row(
             t.id,
             t.plan,
             t.target,
             t.metadata.branch,
             t.state,
-            Text(t.outcome, style=_STYLE.get(t.outcome, "")),
-            "" if t.exit_code is None else str(t.exit_code),
-            t.created[:19],
+            Text(t.outcome + exit_code, style=_STYLE.get(t.outcome, "")),
         )
     console.print(table)
 

@@ -80,7 +80,8 @@ DATA_IFNAME = "eth1"
 CONTROL_IFNAME = "eth0"
 TESTGROUND_NOFILE = 1048576
 SYNC_ALIAS_NAME, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
-ADOPT_POLL_S = 0.05
+ADOPT_POLL_S = 0.02
+ENGINE_POLL_S = 2.0
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
 
@@ -290,16 +291,24 @@ class _DockerRun:
                 await instances.stop(list(self.ids.values()), 0)
 
     async def _adopt_all(self) -> None:
-        """Give each container its data network as soon as it runs (polling the engine in
-        one call per round: ≈ 20 ms per call for any number of containers)."""
+        """Give each container its data network as soon as it runs. Started containers
+        are found by their cgroup (see :func:`instances.started_pid`: no engine call);
+        every ``ENGINE_POLL_S`` the engine is asked which of the rest have ended, or run
+        where their cgroup is not found (another cgroup driver)."""
         waiting = {self.ids[s.key]: i for i, s in enumerate(self.slots)}
+        asked = time.monotonic()
         while waiting:
-            for cid, (pid, status) in (await instances.states(list(waiting))).items():
-                if status == "created" or cid not in waiting:
-                    continue  # not started yet
-                index = waiting.pop(cid)
-                if status == "running" and pid > 0:
-                    await self._adopt(index, pid)
+            for cid in list(waiting):
+                pid = instances.started_pid(cid)
+                if pid is not None and instances.runs_the_image(pid):
+                    await self._adopt(waiting.pop(cid), pid)
+            if waiting and time.monotonic() - asked >= ENGINE_POLL_S:
+                asked = time.monotonic()
+                for cid, (pid, status) in (await instances.states(list(waiting))).items():
+                    if status == "running" and pid > 0 and cid in waiting:
+                        await self._adopt(waiting.pop(cid), pid)
+                    elif status not in ("created", "running"):
+                        waiting.pop(cid, None)  # ended before it could be adopted
             if waiting:
                 await asyncio.sleep(ADOPT_POLL_S)
 
