@@ -521,7 +521,7 @@ def measure_starts(
         warm = run_once(config, plan, min(args.sizes), home, tmp)
         leftovers.images.append(warm.image)
         run_ids.append(warm.run_id)
-        built = "" if warm.from_cache else f", including a {config.builder} build"
+        built = "" if warm.from_cache else f" (built the plan with {config.builder} first)"
         say(f"  warm-up {config.label}: {warm.wall:.2f} s{built}")
     for n in args.sizes:
         for attempt in range(args.repeat):

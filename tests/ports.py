@@ -14,3 +14,11 @@ def port_in_use(host: str = "127.0.0.1") -> Iterator[int]:
         sock.bind((host, 0))
         sock.listen()
         yield sock.getsockname()[1]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for a server a test starts as a subprocess)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -114,9 +114,7 @@ class Run:
 class Choreo:
     home: Path
 
-    def __call__(
-        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
-    ) -> Run:
+    def __call__(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
         env = dict(
             os.environ, CHOREO_HOME=str(self.home), COLUMNS="200", NO_COLOR="1", **(env or {})
         )

@@ -28,7 +28,7 @@ from choreograph.calibrate import substitute_calibrated
 from choreograph.cli import render
 from choreograph.cli import series_options as so
 from choreograph.cli.interrupts import stop_on_signals
-from choreograph.cli.remote import Submission
+from choreograph.cli.remote import Submission, run_remote
 from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.engine import RunOptions, RunResult, StopRequest, execute
@@ -223,7 +223,11 @@ def run_composition(
 
     if build_only:
         from choreograph.cli.cmd_build import build_and_report
+        from choreograph.errors import InputError
 
+        with reported():
+            if _settings().endpoint:
+                raise InputError("--build-only builds here only; drop --endpoint for it")
         build_and_report(resolve)
         return
     series = so.series_plan(repeat, until_stable, rel_ci, confidence, max_runs, min_runs)
@@ -256,8 +260,8 @@ def _run(
         settings, specs = resolve_specs(resolve_with_modes)
         if settings.endpoint and submission is not None:
             modes = service_modes or []
-            code = _run_remote(
-                settings, specs, submission, timeout, fail_fast, messages, series, modes
+            code = run_remote(
+                settings, specs, submission, timeout, fail_fast, messages, modes, series
             )
             raise typer.Exit(code)
         options = RunOptions(
@@ -272,25 +276,6 @@ def _run(
             ok = all(r.success for r in results)
     if not ok:
         raise typer.Exit(1)
-
-
-def _run_remote(
-    settings: Settings,
-    specs: list[RunSpec],
-    submission: Submission,
-    timeout: float | None,
-    fail_fast: bool,
-    messages: bool,
-    series: so.SeriesPlan | None,
-    service_modes: list[str],
-) -> int:
-    """The same run through the daemon at ``settings.endpoint`` (see cli/remote.py)."""
-    from choreograph.cli.remote import run_remote
-    from choreograph.errors import InputError
-
-    if series is not None:
-        raise InputError("--repeat and --until-stable run here only; drop --endpoint for them")
-    return run_remote(settings, specs, submission, timeout, fail_fast, messages, service_modes)
 
 
 async def _execute(

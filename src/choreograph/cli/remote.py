@@ -56,10 +56,14 @@ def run_remote(
     fail_fast: bool,
     messages: bool,
     service_modes: list[str],
+    series: object = None,
 ) -> int:
-    """Submit, follow, render; the task's exit status."""
+    """Submit, follow, render; the task's exit status. ``series``: a series was asked
+    for, which runs embedded only (InputError)."""
     from choreograph.daemon.schemas import Metadata, TaskRequest
 
+    if series is not None:
+        raise InputError("--repeat and --until-stable run here only; drop --endpoint for them")
     spec = specs[0]
     test_params = substitute_calibrated(
         parse_test_param_flags(list(submission.tp)), settings.home, spec.plan, spec.case

@@ -81,7 +81,7 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        limit = f"{self.max_bytes / MIB:.4g} MiB"
+        limit = f"{self.max_bytes / MIB:.3g} MiB"
         message = f"request larger than the upload limit of {limit} (--max-upload-mib)"
         await _reply(send, 413, message, [(b"connection", b"close")])
 

@@ -6,12 +6,11 @@ deleted.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from choreograph.builders.records import folder_size
 from choreograph.config import Settings
 from choreograph.daemon.tasks import TaskStore
 from choreograph.results.layout import RunLayout
@@ -59,13 +58,4 @@ def prune(
 
 def _task_bytes(store: TaskStore, settings: Settings, tasks_dir: Path, task_id: str) -> int:
     folders = [tasks_dir / task_id, *(settings.runs_dir / r for r in store.run_ids(task_id))]
-    return sum(_tree_bytes(folder) for folder in folders)
-
-
-def _tree_bytes(folder: Path) -> int:
-    total = 0
-    for parent, _, files in os.walk(folder):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(parent, name)).st_size
-    return total
+    return sum(folder_size(folder) for folder in folders)

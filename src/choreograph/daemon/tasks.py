@@ -4,8 +4,8 @@ queue takes the oldest scheduled task first, listings show the newest first and 
 with ``before`` (a task id). Every filter the API offers has an index led by its
 column and ending with ``seq``, so a page of 10,000 tasks costs one index range scan.
 
-Connections are per call on a shared file, under one lock: calls are short (a few
-rows), and the API and the scheduler run on one event loop.
+One connection, used under a lock: calls are short (a few rows), the API and the
+scheduler share one event loop, and retention runs in a thread.
 """
 
 from __future__ import annotations
@@ -69,20 +69,23 @@ class TaskStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL: a power cut may lose the last commits, never corrupt the file.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = sqlite3.connect(self.path, timeout=30)
-            db.row_factory = sqlite3.Row
-            try:
-                with db:  # one transaction: committed on success, rolled back on error
-                    yield db
-            finally:
-                db.close()
+        """The connection, alone (the lock), in one transaction: committed on success,
+        rolled back on error."""
+        with self._lock, self._db:
+            yield self._db
 
     def add(
         self, task_id: str, request: TaskRequest, plan: str, target: str, submitter: str
