@@ -54,11 +54,13 @@ async def remove(name: str) -> None:
     await docker("network", "rm", name, check=False)
 
 
-async def connect_hosts(network: str, hosts: list[str]) -> None:
+async def connect_hosts(network: str, hosts: list[str], addresses: list[str]) -> None:
     """Attach each running ``additional_hosts`` container to the run's control network,
-    where instances resolve it by name (Docker's DNS) and reach it directly."""
+    where instances resolve it by name (Docker's DNS) and reach it directly, at the
+    address given for it (instances hold fixed addresses from the bottom of the network:
+    left to Docker, a host would take the first free one, an instance's)."""
     found = {c.get("Name", "").lstrip("/"): c for c in await inspect("container", hosts)}
-    for host in hosts:
+    for host, address in zip(hosts, addresses, strict=True):
         info = found.get(host)
         if info is None or not info.get("State", {}).get("Running"):
             raise InputError(
@@ -66,7 +68,7 @@ async def connect_hosts(network: str, hosts: list[str]) -> None:
                 f"{host!r}; start it first (e.g. docker run -d --name {host} IMAGE)"
             )
         if network not in info.get("NetworkSettings", {}).get("Networks", {}):
-            await docker("network", "connect", network, host, error=RunnerError)
+            await docker("network", "connect", "--ip", address, network, host, error=RunnerError)
 
 
 async def disconnect_hosts(network: str, hosts: list[str]) -> None:

@@ -6,8 +6,10 @@ gateway), instances get ``.2`` upwards in run order, as Docker's IPAM hands them
 Testground. The **control network** carries only sync-service traffic, never shaped:
 ``.1`` is this host's end, where the sync service is reached.
 
-Both default to /16s from ``10.101.0.0``-``10.250.0.0`` that overlap no route this host has.
-A run's routes make its subnets taken, so concurrent runs never share one.
+The data network defaults to a /16 from ``10.101.0.0``-``10.250.0.0``, the control network
+to the smallest network that holds the run in ``192.18.0.0/15`` (RFC 2544's benchmarking
+range, far from any data network), both overlapping no route this host has. A run's routes
+make its subnets taken, so concurrent runs never share one.
 
 Every name carries the run's *tag* (8 hex digits of a hash of the run id) so leftovers of
 a dead run can be found and removed (see :mod:`choreograph.net.cleanup`).
@@ -30,6 +32,8 @@ TAG_LENGTH = 8
 DATA_IFNAME = "data0"
 CONTROL_IFNAME = "ctl0"
 CANDIDATES = tuple(ipaddress.IPv4Network(f"10.{b}.0.0/16") for b in range(101, 251))
+CONTROL_RANGE = ipaddress.IPv4Network("192.18.0.0/15")
+"""Control networks: RFC 2544's range for benchmarking networks, never routed publicly."""
 
 _NETNS_RE = re.compile(rf"^{NETNS_PREFIX}([0-9a-f]{{{TAG_LENGTH}}})-(sw|\d+)$")
 _LINK_RE = re.compile(rf"^{LINK_PREFIX}([0-9a-f]{{{TAG_LENGTH}}})[gu]$")
@@ -163,7 +167,9 @@ def plan_addresses(
         data = _free(taken, count)
     if data.num_addresses < count + 3:
         raise InputError(f"data subnet {data} is too small for {count} instances")
-    control_net = ipaddress.IPv4Network(control) if control else _free([*taken, data], count)
+    control_net = (
+        ipaddress.IPv4Network(control) if control else _free_control([*taken, data], count)
+    )
     tag = run_tag(run_id)
     instances = tuple(
         InstanceAddress(
@@ -186,6 +192,22 @@ def _free(taken: Sequence[ipaddress.IPv4Network], count: int) -> ipaddress.IPv4N
         "no free private /16 in 10.101.0.0-10.250.0.0 on this host: every one overlaps a "
         'route; set [runners."local:netns"] subnet = "<cidr>" to choose one'
     )
+
+
+def _free_control(taken: Sequence[ipaddress.IPv4Network], count: int) -> ipaddress.IPv4Network:
+    """The smallest free network for ``count`` instances in :data:`CONTROL_RANGE`, else a
+    free /16 of the data candidates.
+
+    Far from the data network on purpose: plans widen ``TEST_SUBNET`` to find their data
+    address (Testground's network ping-pong sets a /12 on it, then takes the first
+    interface whose address the widened subnet holds), so a control network next to the
+    data network would be mistaken for it. Testground's own control network was in the
+    same benchmarking range."""
+    prefix = max(16, min(24, 32 - (count + 3 - 1).bit_length()))
+    for candidate in CONTROL_RANGE.subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(n) for n in taken):
+            return candidate
+    return _free(taken, count)
 
 
 def hostnames(groups: Sequence[tuple[str, int]]) -> list[str]:

@@ -80,6 +80,8 @@ DATA_IFNAME = "eth1"
 CONTROL_IFNAME = "eth0"
 TESTGROUND_NOFILE = 1048576
 SYNC_ALIAS_NAME, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
+KEEP_LABEL = "choreograph.keep"
+"""On containers a run keeps (``keep_containers``): no sweep of dead runs removes them."""
 ADOPT_POLL_S = 0.02
 ENGINE_POLL_S = 2.0
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -149,13 +151,31 @@ class LocalDockerRunner:
                 run_id, plan.tag, str(plan.control_subnet), str(plan.gateway), plan.gateway_link
             )
             try:
-                await control.connect_hosts(name, config["additional_hosts"])
+                hosts = config["additional_hosts"]
+                top = plan.control_subnet.broadcast_address
+                if len(hosts) + len(plan.instances) + 2 >= plan.control_subnet.num_addresses:
+                    raise RunnerError(f"the control network {plan.control_subnet} is full")
+                addresses = [str(top - 1 - i) for i in range(len(hosts))]
+                await control.connect_hosts(name, hosts, addresses)
                 yield network, name
             finally:
                 with contextlib.suppress(Exception):
                     await control.disconnect_hosts(name, config["additional_hosts"])
-                # Containers of this run go before their network can.
-                await client.remove_labelled(f"{client.RUN_LABEL}={run_id}")
+                await _remove_run(run_id, name, keep=config["keep_containers"])
+
+
+async def _remove_run(run_id: str, network: str, *, keep: bool) -> None:
+    """Remove the run's containers, then its network. Kept containers (``keep_containers``)
+    are taken off the network, which goes, and stay, labelled as kept: sweeps of dead runs
+    leave them to ``docker rm`` or ``choreo terminate --runner local:docker``."""
+    run = f"{client.RUN_LABEL}={run_id}"
+    if not keep:
+        await client.remove_labelled(run)
+        return
+    kept = await client.labelled("container", run)
+    for cid in kept:
+        await client.docker("network", "disconnect", "--force", network, cid, check=False)
+    await control.remove(network)
 
 
 class _DockerRun:
@@ -219,7 +239,10 @@ class _DockerRun:
             temp=str(ctx.temp_dir(slot.key)),
             network=self.control_net,
             control_ip=str(host.control_ip),
-            labels=instances.instance_labels(ctx.run_id, slot.key),
+            labels={
+                **instances.instance_labels(ctx.run_id, slot.key),
+                **({KEEP_LABEL: "true"} if self.config["keep_containers"] else {}),
+            },
             ulimits=self.config["ulimits"],
             exposed=tuple(self.config["exposed_ports"].values()),
             # Testground's name for the sync service: SDKs that dial it find the gateway.
@@ -478,6 +501,8 @@ async def dead_runs() -> dict[str, int]:
         for item in await client.inspect(kind, await client.labelled(kind, client.RUN_LABEL)):
             labels = (item.get("Config") or {}).get("Labels") or item.get("Labels") or {}
             run = labels.get(client.RUN_LABEL)
+            if labels.get(KEEP_LABEL) == "true":
+                continue
             if run and not cleanup.is_live(run_tag(run)):
                 found[run] = found.get(run, 0) + 1
     return found
@@ -487,7 +512,18 @@ async def sweep_dead_runs() -> int:
     """Remove what dead runs left in Docker; how many objects went."""
     removed = 0
     for run in sorted(await dead_runs()):
-        removed += await client.remove_labelled(f"{client.RUN_LABEL}={run}")
+        label = f"{client.RUN_LABEL}={run}"
+        kept = set(await client.labelled("container", f"{KEEP_LABEL}=true"))
+        doomed = [c for c in await client.labelled("container", label) if c not in kept]
+        if doomed:
+            await client.docker("rm", "-f", "-v", *doomed, check=False)
+        networks = await client.labelled("network", label)
+        for net in networks:  # kept containers still on it are taken off first
+            for cid in kept:
+                await client.docker("network", "disconnect", "--force", net, cid, check=False)
+        if networks:
+            await client.docker("network", "rm", *networks, check=False)
+        removed += len(doomed) + len(networks)
     return removed
 
 

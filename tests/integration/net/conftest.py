@@ -4,6 +4,11 @@ Every test here is marked ``root`` and skipped, with the reason, when not run as
 runs as root). An autouse fixture fails any test that leaves a namespace, a link or a
 switch process behind, so cleanup is tested everywhere, failures included; runs that
 another test session on the same host holds live are not this test's to answer for.
+
+The ``pair`` network runs each data-network test twice: ``[netns]``, namespaces made by
+:class:`RunNetwork` as ``local:netns`` makes them, and ``[docker]``, the namespaces of
+running containers adopted as ``local:docker`` adopts them (data interface ``eth1``).
+Tests about what only ``local:netns`` has are listed in :data:`NETNS_ONLY`, with why.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from tests.docker_support import prepared_images, requires_docker
 
 from choreograph.net._enter import in_netns
 from choreograph.net.addresses import tag_of_link, tag_of_netns
@@ -110,11 +116,103 @@ def open_network() -> Callable[..., RunNetwork]:
     return make
 
 
+NETNS_ONLY: dict[str, str] = {
+    "test_tcp_stream_and_the_kernel_view": "reads ctl0 and data0, local:netns's interfaces",
+    "test_control_path_reaches_this_host_unshaped": "the control network (ctl0) is local:netns's",
+    "test_control_path_ignores_shaping_and_deny_all": "the control network (ctl0) is local:netns's",
+    "test_ip_change_moves_the_host": "reads data0 (tests/integration/docker has the eth1 version)",
+    "test_disable_then_enable": "reads data0 (tests/integration/docker has the eth1 version)",
+}
+"""Tests that use ``pair`` but stay ``[netns]`` only: they are about the control network
+``local:netns`` builds (``local:docker``'s is a Docker bridge, tested with the runner in
+tests/integration/docker), or name its data interface ``data0``."""
+
+SLEEPER_IMAGE = "busybox:1.36-glibc"
+DOCKER_DATA_IFNAME = "eth1"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pair" not in metafunc.fixturenames:
+        return
+    kinds: list[Any] = ["netns"]
+    if metafunc.definition.originalname not in NETNS_ONLY:
+        kinds.append(pytest.param("docker", marks=requires_docker))
+    metafunc.parametrize("pair", kinds, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def sleeping_containers() -> Iterator[list[int]]:
+    """Pids of three long-sleeping containers with no network of their own, shared by a
+    module's ``pair[docker]`` tests (each adopts them into a new run network, whose
+    switch takes their ``eth1`` away when it closes); removed at the end, whatever
+    happened."""
+    prepared_images()
+    names = [f"choreo-test-pair-{uuid.uuid4().hex[:8]}-{i}" for i in range(3)]
+    try:
+        for name in names:
+            subprocess.run(
+                [
+                    *("docker", "run", "-d", "--name", name, "--network", "none"),
+                    *("--label", "choreograph.test=pair", SLEEPER_IMAGE, "sleep", "3600"),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=180,
+            )
+        yield [_container_pid(name) for name in names]
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True, timeout=180)
+
+
+def _container_pid(name: str) -> int:
+    done = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Pid}}", name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    pid = int(done.stdout.strip() or 0)
+    assert done.returncode == 0 and pid > 0, f"container {name} is not running: {done.stderr}"
+    return pid
+
+
+def _remove_link(pid: int, ifname: str) -> None:
+    """Remove ``ifname`` from the namespace of ``pid`` if it is there. A closed run network
+    leaves its persistent TUN ``eth1`` in an adopted namespace that outlives it (see
+    tests/integration/docker/test_adopted_network.py); ``local:docker`` stops its
+    containers first, these sleepers are adopted again by the module's next test."""
+    try:
+        lines = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        pytest.fail(f"the sleeping container of pid {pid} is gone")
+    if ifname in {line.partition(":")[0].strip() for line in lines}:
+        subprocess.run(
+            ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "link", "del", ifname],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+
 @pytest.fixture
-async def pair(open_network: Callable[..., RunNetwork]) -> AsyncIterator[RunNetwork]:
-    """A run network of three hosts (most tests use two; the third is a bystander)."""
-    async with open_network(3) as net:
-        yield net
+async def pair(
+    request: pytest.FixtureRequest, open_network: Callable[..., RunNetwork]
+) -> AsyncIterator[RunNetwork]:
+    """A run network of three hosts (most tests use two; the third is a bystander):
+    namespaces of its own (``[netns]``), or three containers' (``[docker]``)."""
+    if getattr(request, "param", "netns") == "netns":
+        async with open_network(3) as net:
+            yield net
+        return
+    pids: list[int] = request.getfixturevalue("sleeping_containers")
+    try:
+        async with open_network(3, adopted=True, data_ifname=DOCKER_DATA_IFNAME) as net:
+            for index, pid in enumerate(pids):
+                await net.adopt(index, pid)
+            yield net
+    finally:
+        for pid in pids:
+            _remove_link(pid, DOCKER_DATA_IFNAME)
 
 
 def choreo(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

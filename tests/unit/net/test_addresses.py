@@ -21,9 +21,20 @@ HOST = [ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv4Network("10.101.0.0/16
 def test_skips_subnets_the_host_routes_and_keeps_data_and_control_apart() -> None:
     plan = plan_addresses("run-1", ["a-0", "a-1"], HOST)
     assert plan.data_subnet == ipaddress.IPv4Network("10.102.0.0/16")
-    assert plan.control_subnet == ipaddress.IPv4Network("10.103.0.0/16")
+    assert plan.control_subnet == ipaddress.IPv4Network("192.18.0.0/24")
     assert [str(h.data_ip) for h in plan.instances] == ["10.102.0.2", "10.102.0.3"]
-    assert str(plan.data_gateway) == "10.102.0.1" and str(plan.gateway) == "10.103.0.1"
+    assert str(plan.data_gateway) == "10.102.0.1" and str(plan.gateway) == "192.18.0.1"
+
+
+def test_the_control_network_is_never_inside_a_widened_data_subnet() -> None:
+    """Testground's ping-pong widens TEST_SUBNET to a /12 (even a /8 stays clear) and takes
+    the first interface inside it as its data address."""
+    plan = plan_addresses("r", [f"h-{i}" for i in range(300)], HOST)
+    widened = plan.data_subnet.supernet(new_prefix=8)
+    assert not widened.overlaps(plan.control_subnet)
+    assert plan.control_subnet.num_addresses >= 300 + 3
+    busy = [*HOST, ipaddress.IPv4Network("192.18.0.0/23")]
+    assert plan_addresses("r", ["a"], busy).control_subnet == ipaddress.IPv4Network("192.18.2.0/24")
 
 
 def test_a_wide_host_route_pushes_past_its_range() -> None:

@@ -1,8 +1,8 @@
 """Test plan for local:docker: what a container instance is, and what it can reach.
 
 - ``whoami``: records its hostname, interfaces, data address and environment in
-  ``whoami.json`` (in TEST_OUTPUTS_PATH), holding 48 MiB for 3 s so the run's resource
-  samples can see it.
+  ``whoami.json`` (in TEST_OUTPUTS_PATH), holding ``hold_mib`` MiB (default 48) for 3 s
+  so the run's resource samples can see it.
 - ``rules``: instance 1 shapes per destination (40 ms to instance 2, DROP to instance 3),
   times TCP connects to both, lifts the rules, then changes its address; instances 2 and 3
   answer each connection with the source address they saw.
@@ -38,7 +38,7 @@ PORT = 7000
 
 
 def whoami(runenv: RunEnv, ctx: InitContext) -> None:
-    hold = bytearray(48 << 20)
+    hold = bytearray(runenv.int_param("hold_mib") << 20)
     for i in range(0, len(hold), 4096):  # touch every page: resident, not just reserved
         hold[i] = 1
     record = {
