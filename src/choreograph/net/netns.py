@@ -184,10 +184,25 @@ class HostNetwork:
     async def destroy(self) -> None:
         """Remove everything; idempotent, and carries on past what is already gone."""
         plan = self.plan
+        if self.adopted:
+            # The namespaces outlive the run (their containers may be kept): take the data
+            # interfaces out, or a kept container would hold a dead one with its route.
+            await asyncio.to_thread(self._remove_adopted_links)
         lines = [] if self.adopted else [f"link del {plan.gateway_link}"]
         lines.append(f"netns del {plan.switch_netns}")
         lines += [f"netns del {host.netns}" for host in plan.instances]
         await run_ip([line for line in lines if _exists(line)], force=True)
+
+
+    def _remove_adopted_links(self) -> None:
+        for host in self.plan.instances:
+            if not os.path.exists(f"/run/netns/{host.netns}"):
+                continue
+            try:
+                with in_netns(host.netns), Rtnl() as nl:
+                    nl.delete_link(self.data_ifname)
+            except OSError:
+                continue  # gone with its container, or never attached
 
 
 def _exists(line: str) -> bool:

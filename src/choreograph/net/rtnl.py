@@ -16,7 +16,7 @@ import socket
 import struct
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE = 16, 20, 21, 24
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE = 16, 17, 20, 21, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_REPLACE = 1, 4, 0x200, 0x400, 0x100
 NLMSG_ERROR = 2
 IFF_UP = 1
@@ -82,6 +82,10 @@ class Rtnl:
         if alias is not None:
             body += _attr(IFLA_IFALIAS, alias.encode())
         self._request(RTM_NEWLINK, 0, body)
+
+    def delete_link(self, name: str) -> None:
+        index = socket.if_nametoindex(name)
+        self._request(RTM_DELLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0))
 
     def add_address(self, name: str, interface: ipaddress.IPv4Interface) -> None:
         self._address(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, name, interface)

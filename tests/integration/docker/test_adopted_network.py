@@ -62,11 +62,6 @@ async def test_disable_then_enable_in_a_container(pair: RunNetwork) -> None:
     assert in_ns(host.netns, interface_addresses)["eth1"] == host.data_ip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RunNetwork.close() leaves its persistent TUN eth1 (with the run's address "
-    "and default route) in an adopted namespace that outlives the run network",
-)
 async def test_closing_takes_the_data_interface_out_of_an_adopted_namespace(
     open_network: Callable[..., RunNetwork], sleeping_containers: list[int]
 ) -> None:
