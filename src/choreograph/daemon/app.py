@@ -2,7 +2,8 @@
 docstring is its documentation (FastAPI shows it at ``/docs`` when no tokens are set).
 
 Text that comes from plans (errors, log lines, event messages) only ever leaves as JSON
-or as the escaped HTML of the existing report; nothing here builds HTML.
+or as the escaped HTML of the existing report; nothing here builds HTML (the dashboard's
+pages are ``dashboard``'s, rendered by autoescaping templates).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Daemon:
 
 def create_app(daemon: Daemon, lifespan: Any = None) -> FastAPI:
     """The ASGI app; ``lifespan`` (the server's) runs the scheduler beside it."""
+    from choreograph.daemon.dashboard import install
     from choreograph.daemon.middleware import Authenticate, BodyLimit
 
     docs = not daemon.tokens.required  # with tokens, nothing is served without one
@@ -66,6 +68,7 @@ def create_app(daemon: Daemon, lifespan: Any = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=daemon.max_upload_bytes)
     app.add_middleware(Authenticate, tokens=daemon.tokens)
     app.include_router(_routes())
+    install(app)  # the web dashboard: /, /tasks/…, /compare, /login, /static
     return app
 
 

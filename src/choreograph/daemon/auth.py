@@ -2,7 +2,10 @@
 address needs tokens, or the daemon refuses to start. Tokens come from a file of
 ``name token`` lines (``--tokens-file``) or ``CHOREO_DAEMON_TOKENS="name:token,..."``.
 With tokens configured every route, downloads and logs included, needs
-``Authorization: Bearer <token>``; the token's name is recorded as the submitter.
+``Authorization: Bearer <token>``, or the ``choreo_token`` cookie the dashboard's
+``/login`` sets (a browser's ``EventSource`` and links cannot send a header, and a token
+in a query string would end up in logs and history); the token's name is recorded as
+the submitter.
 Tokens are compared in constant time, every token each time, so timing tells nothing
 about which one nearly matched.
 """
@@ -19,6 +22,10 @@ from choreograph.errors import InputError
 
 LOCAL = "local"
 ENV = "CHOREO_DAEMON_TOKENS"
+COOKIE = "choreo_token"
+PUBLIC = ("/login", "/static/")
+"""Paths served without a token: the login form and the dashboard's own CSS and JS,
+which hold no task data."""
 
 
 class Tokens:
@@ -32,18 +39,40 @@ class Tokens:
     def names(self) -> list[str]:
         return [name for name, _ in self._pairs]
 
-    def who(self, authorization: str | None) -> str | None:
-        """The name of the token in ``Authorization: Bearer <token>``; None if none
+    def who(self, authorization: str | None, cookie: str | None = None) -> str | None:
+        """The name of the token in ``Authorization: Bearer <token>`` or, without that
+        header, in the ``choreo_token`` cookie of a ``Cookie`` header; None if none
         matches (``local`` when no tokens are configured)."""
         if not self._pairs:
             return LOCAL
         scheme, _, given = (authorization or "").partition(" ")
         offered = given.strip().encode() if scheme.lower() == "bearer" else b""
+        if not authorization and cookie:
+            offered = cookie_token(cookie).encode()
         found = None
         for name, token in self._pairs:
             if hmac.compare_digest(offered, token) and found is None:
                 found = name
         return found
+
+
+def cookie_token(header: str) -> str:
+    """The ``choreo_token`` value of a ``Cookie`` header ("" without one)."""
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name == COOKIE:
+            return value.strip().strip('"')
+    return ""
+
+
+def is_public(path: str) -> bool:
+    return path == PUBLIC[0] or path.startswith(PUBLIC[1])
+
+
+def wants_page(method: str, path: str, accept: str) -> bool:
+    """A browser navigating to a dashboard page (sent to ``/login`` rather than given a
+    bare 401); API calls and scripts' fetches get the 401."""
+    return method in ("GET", "HEAD") and not path.startswith("/api/") and "text/html" in accept
 
 
 def load_tokens(tokens_file: Path | None) -> Tokens:

@@ -5,16 +5,19 @@ and the limit on a request's size (413)."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from choreograph.daemon.auth import Tokens
+from choreograph.daemon.auth import Tokens, is_public, wants_page
 from choreograph.daemon.uploads import MIB
 
 
 class Authenticate:
     """Sets ``request.state.submitter`` to the token's name (``local`` without tokens);
-    401 when tokens are set and the request carries none of them."""
+    when tokens are set and the request carries none of them: a browser asking for a page
+    is sent to ``/login``, anything else gets 401 (the login form and static files are
+    served to anyone, with submitter "")."""
 
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app, self.tokens = app, tokens
@@ -23,8 +26,14 @@ class Authenticate:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        who = self.tokens.who(header)
+        headers = {k: v.decode("latin-1") for k, v in scope["headers"]}
+        who = self.tokens.who(headers.get(b"authorization", ""), headers.get(b"cookie"))
+        path = scope.get("path", "")
+        if who is None and is_public(path):
+            who = ""  # the login form and static files: nobody yet
+        elif who is None and wants_page(scope.get("method", ""), path, headers.get(b"accept", "")):
+            await _redirect(send, "/login?" + urlencode({"next": _here(scope)}))
+            return
         if who is None:
             await _reply(
                 send,
@@ -91,3 +100,14 @@ async def _reply(send: Send, status: int, detail: str, headers: list[tuple[bytes
     start = [(b"content-type", b"application/json"), *headers]
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})
+
+
+def _here(scope: Scope) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return str(scope.get("path", "/")) + (f"?{query}" if query else "")
+
+
+async def _redirect(send: Send, location: str) -> None:
+    headers = [(b"location", location.encode("latin-1")), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
