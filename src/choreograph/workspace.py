@@ -1,9 +1,13 @@
 """The plans a user has: the home folder's plan store, plan lookup by name or path,
 and the scaffold ``choreo plan create`` writes.
 
-Nothing outside the store is touched through it. A store name is a folder name of the
-whitelist in plan/path_names.py, so ``plans/<name>`` is always a direct child of the
-store; removing an entry that is a link removes the link, never what it points at. A
+Nothing outside the store is touched through it. A store name is one to
+:data:`MAX_DEPTH` folder names of the whitelist in plan/path_names.py joined by ``/``
+(``testground/placebo``, as Testground's imports of a folder of plans name them), so no
+name holds ``..``, an empty part or a leading ``/``, and ``plans/<name>`` is always
+inside the store; a new entry is only made below real folders of the store (never
+through a link, never inside another plan). Removing an entry that is a link removes
+the link, never what it points at. A
 plan enters the store whole: it is assembled in a dot-folder of the store (which
 :func:`list_plans` never shows) and renamed into place, and an import brings no link
 that leaves the plan folder (such links would copy files from elsewhere, or point back
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.toml"
 _NOT_COPIED = ("__pycache__", "node_modules")
+MAX_DEPTH = 4
+"""Folder names in a store name (``a/b/c/d``), and how deep a listing looks."""
 
 _SCAFFOLD_MANIFEST = """\
 name = "{name}"
@@ -83,7 +89,7 @@ def find_plan(ref: str, plans_dir: Path, relative_to: Path | None = None) -> Pat
             return candidate.resolve()
         if candidate.is_dir() and ("/" in ref or ref.startswith(".")):
             raise PlanNotFoundError(f"{candidate} is a folder without a {MANIFEST}")
-    if path_name_problem(ref, "plan name") is None and (plans_dir / ref / MANIFEST).is_file():
+    if _name_problem(ref) is None and (plans_dir / ref / MANIFEST).is_file():
         return (plans_dir / ref).resolve()
     known = ", ".join(list_plans(plans_dir)) or "none yet"
     raise PlanNotFoundError(
@@ -93,14 +99,21 @@ def find_plan(ref: str, plans_dir: Path, relative_to: Path | None = None) -> Pat
 
 
 def list_plans(plans_dir: Path) -> list[str]:
-    """Names of the plans in the store; dot-folders (imports under way) are not plans."""
-    if not plans_dir.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in plans_dir.iterdir()
-        if not p.name.startswith(".") and (p / MANIFEST).is_file()
-    )
+    """Names of the plans in the store, ``group/plan`` for plans in a folder of plans;
+    dot-folders (imports under way) are not plans."""
+    return sorted(_plans_below(plans_dir, ""))
+
+
+def _plans_below(folder: Path, prefix: str, depth: int = 1) -> Iterator[str]:
+    if depth > MAX_DEPTH or not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or path_name_problem(entry.name, "plan name"):
+            continue
+        if (entry / MANIFEST).is_file():
+            yield prefix + entry.name
+        else:
+            yield from _plans_below(entry, f"{prefix}{entry.name}/", depth + 1)
 
 
 def create_plan(name: str, plans_dir: Path) -> Path:
@@ -109,6 +122,41 @@ def create_plan(name: str, plans_dir: Path) -> Path:
         (folder / MANIFEST).write_text(_SCAFFOLD_MANIFEST.format(name=name))
         (folder / "main.py").write_text(_SCAFFOLD_MAIN.format(name=name))
     return target
+
+
+def import_plans(source: Path, plans_dir: Path, name: str | None = None) -> list[Path]:
+    """Import ``source``: a plan folder (as :func:`import_plan`), or a folder holding
+    plans, each then named ``<name>/<its path below source>`` (``name`` defaults to
+    the folder's own name). Every name and every plan is checked before the first is
+    copied, so a mistake leaves the store as it was."""
+    if (source / MANIFEST).is_file():
+        return [import_plan(source, plans_dir, name)]
+    root = source.resolve()
+    found = [p for p in _plan_folders(root) if p != root]
+    if not found:
+        raise PlanNotFoundError(
+            f"{source} has no {MANIFEST}, nor any folder below it: not a plan folder"
+        )
+    prefix = name or root.name
+    names = [f"{prefix}/{p.relative_to(root).as_posix()}" for p in found]
+    hint = "" if name else " (or give --name)"
+    for entry, folder in zip(names, found, strict=True):
+        _new_entry(entry, plans_dir, hint)
+        _plan_entries(folder)
+    return [import_plan(p, plans_dir, entry) for entry, p in zip(names, found, strict=True)]
+
+
+def _plan_folders(root: Path, depth: int = 1) -> Iterator[Path]:
+    """Folders below ``root`` holding a manifest (not looking inside a plan)."""
+    if (root / MANIFEST).is_file():
+        yield root
+        return
+    if depth >= MAX_DEPTH:
+        return
+    for entry in sorted(root.iterdir()):
+        hidden = entry.name.startswith(".") or entry.name in _NOT_COPIED
+        if entry.is_dir() and not entry.is_symlink() and not hidden:
+            yield from _plan_folders(entry, depth + 1)
 
 
 def import_plan(source: Path, plans_dir: Path, name: str | None = None) -> Path:
@@ -137,20 +185,41 @@ def import_plan(source: Path, plans_dir: Path, name: str | None = None) -> Path:
 
 
 def remove_plan(name: str, plans_dir: Path) -> Path:
-    """Remove the store entry ``name`` (a name, never a path); a link is only unlinked."""
+    """Remove the store entry ``name`` (a name, never a path): a plan, or a folder of
+    plans (``testground``, all of ``testground/*``); a link is only unlinked."""
     _check_name(name, " (`choreo plan list` shows the plans in the store)")
     target = plans_dir / name
-    if not (target / MANIFEST).is_file():
+    if not (target / MANIFEST).is_file() and not list_plans(target):
         raise PlanNotFoundError(f"no plan {name!r} in {plans_dir}")
     if target.is_symlink():
         target.unlink()  # the folder it points at was never the store's
     else:
         shutil.rmtree(target)  # does not follow the links inside
+    for parent in target.parents:  # folders of plans left empty go too
+        if parent == plans_dir or not parent.is_relative_to(plans_dir):
+            break
+        with contextlib.suppress(OSError):
+            parent.rmdir()
     return target
 
 
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a store name, or None."""
+    parts = name.split("/")
+    for part in parts:
+        problem = path_name_problem(part, "plan name")
+        if problem and len(parts) > 1:
+            # Said of the whole name, as the user wrote it; the rule is each part's.
+            problem = problem.replace(repr(part), repr(name), 1) + " (in each part between '/')"
+        if problem:
+            return problem
+    if len(parts) > MAX_DEPTH:
+        return f"{name!r} is not a valid plan name: at most {MAX_DEPTH} parts joined by '/'"
+    return None
+
+
 def _check_name(name: str, hint: str = "") -> None:
-    problem = path_name_problem(name, "plan name")
+    problem = _name_problem(name)
     if problem:
         raise InputError(problem + hint)
 
@@ -160,6 +229,13 @@ def _new_entry(name: str, plans_dir: Path, hint: str = "") -> Path:
     target = plans_dir / name
     if os.path.lexists(target):
         raise InputError(f"plan {name!r} already exists at {target} (`choreo plan rm {name}`)")
+    for folder in reversed(target.parents):
+        if not folder.is_relative_to(plans_dir) or folder == plans_dir:
+            continue
+        if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
+            raise InputError(f"cannot add plan {name!r}: {folder} is not a folder of the store")
+        if (folder / MANIFEST).is_file():
+            raise InputError(f"cannot add plan {name!r} inside the plan at {folder}")
     return target
 
 

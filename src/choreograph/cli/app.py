@@ -27,6 +27,7 @@ from choreograph import __version__, workspace
 from choreograph.calibrate import substitute_calibrated
 from choreograph.cli import render
 from choreograph.cli import series_options as so
+from choreograph.cli.cmd_collect import archive_run
 from choreograph.cli.interrupts import stop_on_signals
 from choreograph.cli.remote import Submission, run_remote
 from choreograph.cli.reporting import reported, resolve_specs
@@ -76,7 +77,14 @@ def _global_options(
 
 
 TpOption = Annotated[
-    list[str] | None, typer.Option("--tp", help="Test param override KEY=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--tp", "--test-param", help="Test param override KEY=VALUE (repeatable)."),
+]
+CollectOption = Annotated[
+    bool, typer.Option("--collect", help="Then archive each run's folder as <run id>.tgz here.")
+]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Testground's flag, accepted: runs are always waited for.")
 ]
 TimeoutOption = Annotated[
     float | None, typer.Option("--timeout", help="Run timeout in seconds (default 600).")
@@ -111,7 +119,7 @@ CommitOption = Annotated[
 @run_app.command("single")
 def run_single(
     plan: Annotated[str, typer.Option("--plan", "-p", help="Plan name or folder.")],
-    case: Annotated[str, typer.Option("--case", "-c", help="Test case name.")],
+    case: Annotated[str, typer.Option("--case", "-c", "--testcase", "-t", help="Test case name.")],
     instances: Annotated[
         int | None, typer.Option("--instances", "-i", help="Instance count.")
     ] = None,
@@ -139,6 +147,8 @@ def run_single(
     metadata_repo: RepoOption = "",
     metadata_branch: BranchOption = "",
     metadata_commit: CommitOption = "",
+    collect: CollectOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -175,7 +185,7 @@ def run_single(
         branch=metadata_branch,
         commit=metadata_commit,
     )
-    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect)
 
 
 @run_app.command("composition")
@@ -200,26 +210,13 @@ def run_composition(
     metadata_repo: RepoOption = "",
     metadata_branch: BranchOption = "",
     metadata_commit: CommitOption = "",
+    collect: CollectOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Run a composition: several groups, each with its own params and build settings."""
 
     def resolve(settings: Settings) -> list[RunSpec]:
-        composition = load_composition(file)
-        plan_dir = workspace.composition_plan(composition, settings.plans_dir)
-        manifest = load_manifest(plan_dir / workspace.MANIFEST)
-        return resolve_composition(
-            composition,
-            manifest,
-            plan_dir,
-            test_params=substitute_calibrated(
-                parse_test_param_flags(tp or []),
-                settings.home,
-                manifest.name,
-                composition.global_.case,
-            ),
-            builder=builder,
-            runner=runner,
-        )
+        return composition_specs(file, settings, tp or [], builder, runner)
 
     if build_only:
         from choreograph.cli.cmd_build import build_and_report
@@ -240,7 +237,26 @@ def run_composition(
         branch=metadata_branch,
         commit=metadata_commit,
     )
-    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect)
+
+
+def composition_specs(
+    file: Path, settings: Settings, tp: list[str], builder: str | None, runner: str | None
+) -> list[RunSpec]:
+    """The run specs of a composition file, as ``run composition`` resolves them."""
+    composition = load_composition(file)
+    plan_dir = workspace.composition_plan(composition, settings.plans_dir)
+    manifest = load_manifest(plan_dir / workspace.MANIFEST)
+    return resolve_composition(
+        composition,
+        manifest,
+        plan_dir,
+        test_params=substitute_calibrated(
+            parse_test_param_flags(tp), settings.home, manifest.name, composition.global_.case
+        ),
+        builder=builder,
+        runner=runner,
+    )
 
 
 def _run(
@@ -251,6 +267,7 @@ def _run(
     series: so.SeriesPlan | None = None,
     service_modes: list[str] | None = None,
     submission: Submission | None = None,
+    collect: bool = False,
 ) -> None:
     def resolve_with_modes(settings: Settings) -> list[RunSpec]:
         modes = mocks.parse_mode_flags(service_modes or [])
@@ -261,7 +278,7 @@ def _run(
         if settings.endpoint and submission is not None:
             modes = service_modes or []
             code = run_remote(
-                settings, specs, submission, timeout, fail_fast, messages, modes, series
+                settings, specs, submission, timeout, fail_fast, messages, modes, series, collect
             )
             raise typer.Exit(code)
         options = RunOptions(
@@ -272,10 +289,19 @@ def _run(
         if series is not None:
             ok = all([so.execute(spec, settings, options, series, messages) for spec in specs])
         else:
-            results = [asyncio.run(_execute(spec, settings, options, messages)) for spec in specs]
+            results = [execute_rendered(spec, settings, options, messages) for spec in specs]
             ok = all(r.success for r in results)
+            for result in results if collect else ():
+                archive_run(result.run_id, None)
     if not ok:
         raise typer.Exit(1)
+
+
+def execute_rendered(
+    spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
+) -> RunResult:
+    """Run ``spec`` here with live progress and its outcome table (Ctrl-C stops it)."""
+    return asyncio.run(_execute(spec, settings, options, messages))
 
 
 async def _execute(
@@ -304,10 +330,13 @@ def plan_import(
     source: Annotated[Path, typer.Option("--from", help="Plan folder to copy in.")],
     name: Annotated[str | None, typer.Option("--name", help="Name in the store.")] = None,
 ) -> None:
-    """Copy a plan folder into the plan store."""
+    """Copy a plan folder into the plan store; a folder of plans imports each one as
+    NAME/PLAN (NAME: --name, else the folder's name)."""
     with reported():
-        path = workspace.import_plan(source, _settings().plans_dir, name)
-    render.console.print(f"imported plan {path.name} at {path}")
+        plans_dir = _settings().plans_dir
+        paths = workspace.import_plans(source, plans_dir, name)
+    for path in paths:
+        render.console.print(f"imported plan {path.relative_to(plans_dir).as_posix()} at {path}")
 
 
 @plan_app.command("list")

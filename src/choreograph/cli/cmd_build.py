@@ -119,12 +119,13 @@ def parse_dep(text: str) -> Dependency:
     raise InputError(f"--dep {text!r}: expected NAME==VERSION or NAME@PATH")
 
 
-def build_and_report(resolve: Callable[[Settings], list[RunSpec]]) -> None:
+def build_and_report(resolve: Callable[[Settings], list[RunSpec]]) -> list[BuildOutcome]:
     """Resolve, build every spec's groups, print each build; exit 2 on bad input, 3 when
-    a build failed."""
+    a build failed. The builds, for callers that say more about them."""
     with reported():
         settings, specs = resolve_specs(resolve)
         outcomes: list[BuildOutcome] = []
         for spec in specs:
             outcomes += asyncio.run(build_each(spec, settings, render_builds.build_progress))
     render_builds.build_outcomes(outcomes)
+    return outcomes

@@ -32,11 +32,18 @@ def collect(
         _task_outputs(task, output)
         return
     with reported():
-        layout = find_run(load_settings().runs_dir, run_id)
-        report = collect_run(layout, output or Path(f"{layout.run_id}.tgz"))
+        archive_run(run_id, output)
+
+
+def archive_run(run_id: str, output: Path | None) -> Path:
+    """Archive the run ``run_id`` (or a unique prefix) as ``output`` (default
+    ``<run id>.tgz`` here) and say what was written; the archive's path."""
+    layout = find_run(load_settings().runs_dir, run_id)
+    report = collect_run(layout, output or Path(f"{layout.run_id}.tgz"))
     render.console.print(f"wrote {report.archive} ({report.size} bytes, {report.files} files)")
     if report.skipped:
         render.warn(report.skipped_summary())
+    return report.archive
 
 
 def _task_outputs(task: str | None, output: Path | None) -> None:

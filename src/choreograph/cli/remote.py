@@ -57,13 +57,36 @@ def run_remote(
     messages: bool,
     service_modes: list[str],
     series: object = None,
+    collect: bool = False,
 ) -> int:
     """Submit, follow, render; the task's exit status. ``series``: a series was asked
-    for, which runs embedded only (InputError)."""
-    from choreograph.daemon.schemas import Metadata, TaskRequest
-
+    for, which runs embedded only (InputError). ``collect``: download the task's run
+    archive once it ended (``<run id>.tgz``)."""
     if series is not None:
         raise InputError("--repeat and --until-stable run here only; drop --endpoint for them")
+    daemon, task_id = submit_task(settings, specs, submission, timeout, fail_fast, service_modes)
+    try:
+        render.err_console.print(f"task {task_id} submitted to {daemon.endpoint}", style="dim")
+        code = follow(daemon, task_id, messages)
+    finally:
+        daemon.close()
+    if collect:
+        download_outputs(settings, task_id, None)
+    return code
+
+
+def submit_task(
+    settings: Settings,
+    specs: list[RunSpec],
+    submission: Submission,
+    timeout: float | None,
+    fail_fast: bool,
+    service_modes: list[str],
+) -> tuple[DaemonClient, str]:
+    """Upload the run (plan folder, composition, local dependency trees) as a task; an
+    open client (the caller closes it) and the task's id."""
+    from choreograph.daemon.schemas import Metadata, TaskRequest
+
     spec = specs[0]
     test_params = substitute_calibrated(
         parse_test_param_flags(list(submission.tp)), settings.home, spec.plan, spec.case
@@ -84,10 +107,10 @@ def run_remote(
     try:
         deps = _local_trees(submission.composition) if submission.composition else {}
         task_id = daemon.submit(request, spec.plan_dir, submission.composition, deps)
-        render.err_console.print(f"task {task_id} submitted to {daemon.endpoint}", style="dim")
-        return follow(daemon, task_id, messages)
-    finally:
+    except BaseException:
         daemon.close()
+        raise
+    return daemon, task_id
 
 
 def _local_trees(composition_file: Path) -> dict[str, Path]:

@@ -107,6 +107,8 @@ def _routes() -> Any:
             composition = form.get("composition")
             deps = [d for d in form.getlist("deps") if isinstance(d, UploadFile)]
             task_id = new_task_id()
+            while (daemon.tasks_dir / task_id).exists():  # 4 random characters per second
+                task_id = new_task_id()
             folder = await run_in_threadpool(
                 stage_inputs,
                 daemon.tasks_dir,

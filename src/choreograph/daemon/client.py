@@ -163,6 +163,19 @@ class DaemonClient:
         return target.stat().st_size
 
 
+def answers(endpoint: str, token: str = "", timeout: float = 1.0) -> bool:
+    """Whether a Choreograph daemon answers at ``endpoint`` (one that wants another
+    token still answers); False for nothing there or for another server."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{endpoint.rstrip('/')}/api/health", headers=headers, timeout=timeout)
+    except (httpx.HTTPError, ValueError):
+        return False
+    return response.status_code == 401 or (
+        response.is_success and "json" in response.headers.get("content-type", "")
+    )
+
+
 def _check(response: httpx.Response, endpoint: str) -> None:
     if not response.is_error:
         return

@@ -193,7 +193,6 @@ class HostNetwork:
         lines += [f"netns del {host.netns}" for host in plan.instances]
         await run_ip([line for line in lines if _exists(line)], force=True)
 
-
     def _remove_adopted_links(self) -> None:
         for host in self.plan.instances:
             if not os.path.exists(f"/run/netns/{host.netns}"):

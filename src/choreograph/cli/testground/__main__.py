@@ -1,0 +1,3 @@
+from choreograph.cli.testground import main
+
+main()

@@ -1,0 +1,89 @@
+"""``testground build single|composition`` (aliases ``s``, ``c``): ``choreo build``'s
+work (cmd_build.build_and_report) on the same compositions ``testground run`` makes,
+then Testground's ``generated build artifact`` line per group, which scripts read with
+``awk -F'"' '/generated build artifact/ {print $8}'``: the Docker image of a ``docker:*``
+build (what ``docker tag`` takes), else the build id (what ``--use-build`` takes).
+
+Builds are made here, also when a daemon is used: they are cached on this host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from choreograph import workspace
+from choreograph.cli.cmd_build import build_and_report
+from choreograph.cli.reporting import reported
+from choreograph.cli.testground import composition, lines
+from choreograph.cli.testground.cmd_run import BuildCfg, LinkSdk, Wait, _no_link_sdk
+from choreograph.config import load_settings
+from choreograph.plan import load_manifest
+
+build_app = typer.Typer(no_args_is_help=True, help="build a test plan")
+
+
+def single(
+    plan: Annotated[str, typer.Option("--plan", "-p", help="the plan to build")],
+    builder: Annotated[str, typer.Option("--builder", "-b", help="builder id")] = "",
+    build_cfg: BuildCfg = None,
+    dep: Annotated[
+        list[str] | None, typer.Option("--dep", "-d", help="MODULE=TARGET@VERSION")
+    ] = None,
+    link_sdk: LinkSdk = "",
+    wait: Wait = False,
+) -> None:
+    """builds a single group"""
+    _no_link_sdk(link_sdk)
+    with reported():
+        plan_dir = workspace.find_plan(plan, load_settings().plans_dir)
+        manifest = load_manifest(plan_dir / workspace.MANIFEST)
+        first = manifest.testcases[0].name if manifest.testcases else ""
+        asked = composition.Single(
+            plan=plan,
+            case=first,
+            builder=builder,
+            instances=max(1, manifest.testcases[0].instances.min) if manifest.testcases else 1,
+            build_cfg=tuple(build_cfg or ()),
+            deps=tuple(dep or ()),
+        )
+        data = composition.single_composition(asked)
+    lines.info(f"test plan source at: {plan_dir}")
+    _build(data, composition.SINGLE)
+
+
+def composition_(
+    file: Annotated[Path, typer.Option("--file", "-f", help="path to a COMPOSITION")],
+    write_artifacts: Annotated[
+        bool, typer.Option("--write-artifacts", "-w", help="write the artifacts to the file")
+    ] = False,
+    link_sdk: LinkSdk = "",
+    wait: Wait = False,
+) -> None:
+    """builds a composition"""
+    _no_link_sdk(link_sdk)
+    with reported():
+        data = composition.read(file)
+    artifacts = _build(data, file.name)
+    if write_artifacts:
+        with reported():
+            composition.write_artifacts(file, artifacts)
+
+
+def _build(data: dict[str, Any], name: str) -> dict[str, str]:
+    """Build every group; print and return each group's artifact."""
+
+    artifacts: dict[str, str] = {}
+    for outcome in build_and_report(composition.resolver(data, name)):
+        for group in outcome.groups:
+            artifacts[group] = outcome.artifact.image or outcome.artifact.build_id
+            lines.info("generated build artifact", group=group, artifact=artifacts[group])
+    return artifacts
+
+
+for _name, _alias in (("single", "s"), ("composition", "c")):
+    _command = single if _name == "single" else composition_
+    build_app.command(_name)(_command)
+    build_app.command(_alias, hidden=True)(_command)
