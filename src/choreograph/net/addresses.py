@@ -7,7 +7,7 @@ Testground. The **control network** carries only sync-service traffic, never sha
 ``.1`` is this host's end, where the sync service is reached.
 
 The data network defaults to a /16 from ``10.101.0.0``-``10.250.0.0``, the control network
-to the smallest network that holds the run in ``192.18.0.0/15`` (RFC 2544's benchmarking
+to the smallest network that holds the run in ``192.18.0.0/16`` (RFC 2544's benchmarking
 range, far from any data network), both overlapping no route this host has. A run's routes
 make its subnets taken, so concurrent runs never share one.
 
@@ -29,11 +29,16 @@ NETNS_PREFIX = "choreo-"
 LINK_PREFIX = "ch"
 LINK_ALIAS_PREFIX = "choreograph run "
 TAG_LENGTH = 8
-DATA_IFNAME = "data0"
-CONTROL_IFNAME = "ctl0"
+DATA_IFNAME = "eth1"
+"""Testground's name for the data interface (its local:docker and Kubernetes runners): plans
+look interfaces up by name (Testground's ``verify`` plan reads ``eth0`` and ``eth1``)."""
+CONTROL_IFNAME = "eth0"
+"""Testground's name for the control interface (the first network a container joins)."""
 CANDIDATES = tuple(ipaddress.IPv4Network(f"10.{b}.0.0/16") for b in range(101, 251))
-CONTROL_RANGE = ipaddress.IPv4Network("192.18.0.0/15")
-"""Control networks: RFC 2544's range for benchmarking networks, never routed publicly."""
+CONTROL_RANGE = ipaddress.IPv4Network("192.18.0.0/16")
+"""Control networks: Testground's control subnet (in RFC 2544's benchmarking range, never
+routed publicly). Plans rely on it: Testground's ``verify`` tells a control address by its
+``192.18.`` prefix."""
 
 _NETNS_RE = re.compile(rf"^{NETNS_PREFIX}([0-9a-f]{{{TAG_LENGTH}}})-(sw|\d+)$")
 _LINK_RE = re.compile(rf"^{LINK_PREFIX}([0-9a-f]{{{TAG_LENGTH}}})[gu]$")

@@ -14,7 +14,10 @@ Topology::
                  │                                        │ (switch process)
     choreo-<tag>-sw: up0 ── br0 ── p<i> (isolated ports: instances cannot talk here)
                                     │
-    choreo-<tag>-<i>: ctl0 (control .i+2)   data0 TUN (data .i+2, default route)
+    choreo-<tag>-<i>: eth0 (control .i+2)   eth1 TUN (data .i+2, default route)
+
+Instances' interfaces have Testground's names (``eth0`` control, ``eth1`` data), the names
+its local:docker and Kubernetes runners give them and that plans look up.
 
 The bridge lives in its own namespace: a root-namespace bridge is subject to the host's
 iptables FORWARD policy, which is DROP once Docker has run.
@@ -23,6 +26,7 @@ iptables FORWARD policy, which is DROP once Docker has run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -124,6 +128,7 @@ class HostNetwork:
         control = plan.control_subnet.prefixlen
         for host in plan.instances:
             with in_netns(host.netns), Rtnl() as nl:
+                disable_ipv6()
                 nl.add_address(CONTROL_IFNAME, IPv4Interface((host.control_ip, control)))
                 nl.set_link(CONTROL_IFNAME, up=True)
             self._configure_data(host)
@@ -202,6 +207,19 @@ class HostNetwork:
                     nl.delete_link(self.data_ifname)
             except OSError:
                 continue  # gone with its container, or never attached
+
+
+def disable_ipv6() -> None:
+    """No IPv6 in the calling thread's network namespace, as in a Docker container (Docker
+    sets ``disable_ipv6`` on networks without IPv6, which Testground's are): interfaces get
+    no link-local ``fe80::`` address a plan would find next to its IPv4 ones (Testground's
+    ``verify`` pings every address of ``eth0`` and ``eth1`` and expects each to be a data
+    or control address). ``all`` also clears the interfaces that exist already."""
+    for scope in ("all", "default"):
+        path = f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6"
+        # a kernel without IPv6 has nothing to disable
+        with contextlib.suppress(OSError), open(path, "w") as knob:
+            knob.write("1")
 
 
 def _exists(line: str) -> bool:

@@ -3,7 +3,16 @@
 An instance's outcome is its first terminal event (success, failure, crash), whichever
 channel (stdout or ``run_events``) delivered it first; later terminal events for the same
 instance are ignored, so nothing is counted twice. An instance that exits without one is
-a crash, with its exit status and the tail of its stderr. An instance that was still
+a crash, with its exit status and the tail of its stderr.
+
+One exception, Testground's rule: its runners count an instance as successful only from a
+success event *published on* ``run_events`` (local:docker and cluster:k8s subscribe to that
+topic and count nothing else). A foreign SDK's success logged on stdout alone (sdk-go's
+``RecordSuccess`` publishes only once a sync client is attached, which a plain
+``TestCaseFn`` never does) is therefore held until its ``run_events`` twin arrives; an
+instance that exits with it unconfirmed is a failure (Testground's ``_integrations`` case
+``issue-1349-silent-failure``). Failures and crashes need no confirmation: Testground fails
+a run whose groups are not all successful either way. An instance that was still
 running when the run was stopped (timeout, interrupt, fail-fast) is ``stopped`` with the
 reason. A run succeeds only when every instance of every group succeeded.
 """
@@ -12,7 +21,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
 from choreograph.wire.events import Event
@@ -43,6 +52,8 @@ class InstanceOutcome:
     """Which channel decided the outcome: stdout, sync, exit or stop."""
     stderr_tail: str = ""
     """The last lines the instance wrote to stderr (a Go panic's message lands there)."""
+    unconfirmed: Event | None = None
+    """A foreign success logged on stdout whose ``run_events`` twin is not in yet."""
 
     @property
     def final(self) -> bool:
@@ -82,8 +93,9 @@ class OutcomeBook:
     instances: dict[str, InstanceOutcome] = field(default_factory=dict)
     unattributed: dict[str, list[Event]] = field(default_factory=dict)
     """Per group: foreign ``run_events`` terminal events whose stdout twin is not in yet."""
-    owed: dict[str, list[Event]] = field(default_factory=dict)
-    """Per group: foreign stdout terminal events whose ``run_events`` twin is not in yet."""
+    owed: dict[str, list[tuple[Event, str]]] = field(default_factory=dict)
+    """Per group: foreign stdout terminal events whose ``run_events`` twin is not in yet,
+    with the instance that logged them."""
 
     @classmethod
     def for_groups(cls, groups: dict[str, int]) -> OutcomeBook:
@@ -99,15 +111,20 @@ class OutcomeBook:
             return None
         if isinstance(fact, InstanceEvent) and not fact.key:
             event = fact.event
-            known = event.terminal and event.group in self._groups()
-            if known and not _take_twin(self.owed.get(event.group, []), event):
+            if not (event.terminal and event.group in self._groups()):
+                return None
+            debtor = _take_twin(self.owed.get(event.group, []), event)
+            if debtor is None:
                 self.unattributed.setdefault(event.group, []).append(event)
-            return None
+                return None
+            return self._confirm(self.instances[debtor])
         outcome = self.instances.get(fact.key)
+        confirmed = True
         if outcome is not None and _foreign_stdout_outcome(fact):
             assert isinstance(fact, InstanceEvent)
-            if not _take_twin(self.unattributed.get(outcome.group, []), fact.event):
-                self.owed.setdefault(outcome.group, []).append(fact.event)
+            if _take_twin(self.unattributed.get(outcome.group, []), fact.event) is None:
+                self.owed.setdefault(outcome.group, []).append((fact.event, fact.key))
+                confirmed = False
         if outcome is None or outcome.final:
             if outcome is not None and isinstance(fact, InstanceExited):
                 outcome.returncode = fact.returncode
@@ -118,7 +135,10 @@ class OutcomeBook:
             return None
         if isinstance(fact, InstanceEvent):
             event = fact.event
-            if not event.terminal:
+            if not event.terminal or outcome.unconfirmed is not None:
+                return None
+            if event.kind == "success" and not confirmed:
+                outcome.unconfirmed = event
                 return None
             outcome.status = "failure" if event.kind == "failure" else event.kind  # type: ignore[assignment]
             outcome.error = event.error
@@ -127,6 +147,15 @@ class OutcomeBook:
             return outcome
         outcome.returncode = fact.returncode
         outcome.stderr_tail = fact.stderr_tail
+        if outcome.unconfirmed is not None:
+            outcome.unconfirmed = None
+            outcome.status = "failure"
+            outcome.error = (
+                "recorded success on stdout only, never on the run's run_events topic "
+                "(the SDK had no sync client): Testground counts only published outcomes"
+            )
+            outcome.channel = "stdout"
+            return outcome
         pooled = self.unattributed.get(outcome.group)
         if pooled:
             event = pooled.pop(0)
@@ -137,6 +166,16 @@ class OutcomeBook:
         outcome.error = f"exited without an outcome event ({describe_exit(fact.returncode)})"
         outcome.detail = fact.stderr_tail
         outcome.channel = "exit"
+        return outcome
+
+    def _confirm(self, outcome: InstanceOutcome) -> InstanceOutcome | None:
+        """The ``run_events`` twin of ``outcome``'s stdout success came in."""
+        event = outcome.unconfirmed
+        if event is None or outcome.final:
+            return None
+        outcome.unconfirmed = None
+        outcome.status = "success"
+        outcome.error, outcome.detail, outcome.channel = event.error, event.stacktrace, "stdout"
         return outcome
 
     def _groups(self) -> set[str]:
@@ -178,13 +217,15 @@ class OutcomeBook:
         return all(o.status == "success" for o in self.instances.values())
 
 
-def _take_twin(waiting: list[Event], event: Event) -> bool:
-    """Remove the first event of ``waiting`` that is ``event``'s twin; say whether one was."""
-    for index, candidate in enumerate(waiting):
+def _take_twin(waiting: list[Any], event: Event) -> str | None:
+    """Remove the first entry of ``waiting`` (events, or ``(event, instance)`` debts) that
+    is ``event``'s twin; return its instance ("" for a bare event), None when none is."""
+    for index, entry in enumerate(waiting):
+        candidate, key = entry if isinstance(entry, tuple) else (entry, "")
         if (candidate.kind, candidate.error) == (event.kind, event.error):
             del waiting[index]
-            return True
-    return False
+            return str(key)
+    return None
 
 
 def _foreign_stdout_outcome(fact: Fact) -> bool:

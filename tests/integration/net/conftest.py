@@ -117,15 +117,16 @@ def open_network() -> Callable[..., RunNetwork]:
 
 
 NETNS_ONLY: dict[str, str] = {
-    "test_tcp_stream_and_the_kernel_view": "reads ctl0 and data0, local:netns's interfaces",
-    "test_control_path_reaches_this_host_unshaped": "the control network (ctl0) is local:netns's",
-    "test_control_path_ignores_shaping_and_deny_all": "the control network (ctl0) is local:netns's",
-    "test_ip_change_moves_the_host": "reads data0 (tests/integration/docker has the eth1 version)",
-    "test_disable_then_enable": "reads data0 (tests/integration/docker has the eth1 version)",
+    "test_tcp_stream_and_the_kernel_view": "reads the control address local:netns plans",
+    "test_control_path_reaches_this_host_unshaped": "the control network is local:netns's",
+    "test_control_path_ignores_shaping_and_deny_all": "the control network is local:netns's",
+    "test_ip_change_moves_the_host": "tests/integration/docker has the local:docker version",
+    "test_disable_then_enable": "tests/integration/docker has the local:docker version",
 }
 """Tests that use ``pair`` but stay ``[netns]`` only: they are about the control network
 ``local:netns`` builds (``local:docker``'s is a Docker bridge, tested with the runner in
-tests/integration/docker), or name its data interface ``data0``."""
+tests/integration/docker). Both name the interfaces as Testground does: ``eth0`` control,
+``eth1`` data."""
 
 SLEEPER_IMAGE = "busybox:1.36-glibc"
 DOCKER_DATA_IFNAME = "eth1"

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from choreograph.net.addresses import CONTROL_IFNAME, DATA_IFNAME
 from choreograph.net.host import RunNetwork
 from choreograph.sdk._network import interface_addresses
 from choreograph.wire.network import NetworkConfig, RoutingPolicy
@@ -48,7 +49,7 @@ def test_tcp_stream_and_the_kernel_view(pair: RunNetwork) -> None:
     assert b"".join(chunks) == payload
     host = pair.plan.instances[0]
     addresses = in_ns(host.netns, interface_addresses)
-    assert addresses["data0"] == host.data_ip and addresses["ctl0"] == host.control_ip
+    assert addresses[DATA_IFNAME] == host.data_ip and addresses[CONTROL_IFNAME] == host.control_ip
     assert str(addresses["lo"]) == "127.0.0.1"  # loopback up
     for s in (server, client, conn):
         s.close()

@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from choreograph.errors import InputError
+from choreograph.net.addresses import DATA_IFNAME
 from choreograph.net.host import RunNetwork
 from choreograph.sdk._network import interface_addresses
 from choreograph.wire.network import FilterAction, LinkRule, LinkShape, NetworkConfig
@@ -84,7 +85,7 @@ async def test_ip_change_moves_the_host(pair: RunNetwork) -> None:
     await pair.apply(0, NetworkConfig(ipv4=ipaddress.IPv4Interface(f"{new}/24")))
     assert pair.address_of(0) == new
     host = pair.plan.instances[0]
-    assert in_ns(host.netns, interface_addresses)["data0"] == new
+    assert in_ns(host.netns, interface_addresses)[DATA_IFNAME] == new
     receiver = udp(pair, 0, 7201)  # bound to the new address
     receiver.settimeout(1)
     sender = udp(pair, 1)
@@ -159,4 +160,4 @@ async def test_disable_then_enable(pair: RunNetwork) -> None:
     client.close()
     await pair.apply(0, NetworkConfig(enable=True))
     assert one_way(pair, 0, 1) is not None and one_way(pair, 1, 0) is not None
-    assert in_ns(host.netns, interface_addresses)["data0"] == host.data_ip
+    assert in_ns(host.netns, interface_addresses)[DATA_IFNAME] == host.data_ip

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from choreograph.net.addresses import DATA_IFNAME
+
 from .conftest import choreo, host_state, wait_until_sleeping
 
 pytestmark = pytest.mark.root
@@ -89,7 +91,7 @@ instances = {{ count = 2 }}
     subnets = {r["subnet"] for r in records}
     assert len(subnets) == 1
     ips = {r["data_ip"] for r in records}
-    assert len(ips) == 4 and all(r["interfaces"]["data0"] == r["data_ip"] for r in records)
+    assert len(ips) == 4 and all(r["interfaces"][DATA_IFNAME] == r["data_ip"] for r in records)
     assert all(r["interfaces"]["lo"] == "127.0.0.1" for r in records)
     assert all(r["sync_host"] != "0.0.0.0" for r in records)
     forked = ["_forkserver_main" in r["parent"] for r in records]

@@ -6,6 +6,8 @@ import pytest
 
 from choreograph.errors import InputError
 from choreograph.net.addresses import (
+    CONTROL_IFNAME,
+    DATA_IFNAME,
     gateway_link,
     hostnames,
     plan_addresses,
@@ -35,6 +37,17 @@ def test_the_control_network_is_never_inside_a_widened_data_subnet() -> None:
     assert plan.control_subnet.num_addresses >= 300 + 3
     busy = [*HOST, ipaddress.IPv4Network("192.18.0.0/23")]
     assert plan_addresses("r", ["a"], busy).control_subnet == ipaddress.IPv4Network("192.18.2.0/24")
+
+
+def test_testgrounds_interface_names_and_control_subnet() -> None:
+    """Plans look interfaces up by Testground's names and tell a control address by
+    Testground's control subnet (its ``verify`` plan: ``eth0``/``eth1``, ``192.18.``)."""
+    assert (CONTROL_IFNAME, DATA_IFNAME) == ("eth0", "eth1")
+    testground_control = ipaddress.IPv4Network("192.18.0.0/16")
+    busy = [*HOST, ipaddress.IPv4Network("192.18.0.0/17")]
+    for taken in (HOST, busy):
+        plan = plan_addresses("r", [f"h-{i}" for i in range(40)], taken)
+        assert plan.control_subnet.subnet_of(testground_control)
 
 
 def test_a_wide_host_route_pushes_past_its_range() -> None:

@@ -1,6 +1,6 @@
 from choreograph.plan.facts import InstanceEvent, InstanceExited, InstanceStarted
 from choreograph.results.outcomes import OutcomeBook
-from choreograph.wire.events import Event
+from choreograph.wire.events import Event, EventKind
 
 
 def _book() -> OutcomeBook:
@@ -28,9 +28,14 @@ def test_exit_without_event_is_a_crash_with_status_and_stderr() -> None:
     assert out is not None and "exit status 3" in out.error
 
 
+def _own(kind: EventKind, key: str) -> Event:
+    """An event of Choreograph's SDK: it names its instance."""
+    return Event(kind, instance=key)
+
+
 def test_exit_after_success_keeps_success() -> None:
     book = _book()
-    book.apply(InstanceEvent("a/0", Event("success"), "stdout"))
+    book.apply(InstanceEvent("a/0", _own("success", "a/0"), "stdout"))
     assert book.apply(InstanceExited("a/0", 1, "", 1.0)) is None
     assert book.instances["a/0"].status == "success"
     assert book.instances["a/0"].returncode == 1
@@ -38,7 +43,7 @@ def test_exit_after_success_keeps_success() -> None:
 
 def test_stop_marks_only_unfinished() -> None:
     book = _book()
-    book.apply(InstanceEvent("a/0", Event("success"), "stdout"))
+    book.apply(InstanceEvent("a/0", _own("success", "a/0"), "stdout"))
     stopped = book.stop_remaining("timeout after 5s")
     assert sorted(o.key for o in stopped) == ["a/1", "b/0"]
     assert all(o.error == "timeout after 5s" for o in stopped)
@@ -52,7 +57,7 @@ def test_stop_marks_only_unfinished() -> None:
 def test_run_succeeds_only_when_all_succeed() -> None:
     book = _book()
     for key in ("a/0", "a/1"):
-        book.apply(InstanceEvent(key, Event("success"), "stdout"))
+        book.apply(InstanceEvent(key, _own("success", key), "stdout"))
     assert not book.success
     book.apply(InstanceEvent("b/0", Event("success"), "sync"))
     assert book.success and book.all_final

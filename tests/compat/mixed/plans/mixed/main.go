@@ -21,13 +21,14 @@ type entry struct {
 }
 
 func main() {
-	run.InvokeMap(map[string]interface{}{"meet": meet})
+	// InitializedTestCaseFn attaches the sync client to the run environment, so the
+	// outcome is also published on run_events, the only place Testground counts it.
+	run.InvokeMap(map[string]interface{}{"meet": run.InitializedTestCaseFn(meet)})
 }
 
-func meet(runenv *runtime.RunEnv) error {
+func meet(runenv *runtime.RunEnv, initCtx *run.InitContext) error {
 	ctx := context.Background()
-	client := sync.MustBoundClient(ctx, runenv)
-	defer client.Close()
+	client := initCtx.SyncClient
 	total := runenv.TestInstanceCount
 
 	seq, err := client.SignalEntry(ctx, "enrolled")
