@@ -53,7 +53,7 @@ def test_results_table_csv_parquet_and_load(choreo: Choreo, tmp_path: Path) -> N
     assert set(frame["instance"]) == {"single/0", "single/1", "single/2"}
 
     target = tmp_path / "m.parquet"
-    choreo("results", run_dir.name, "-f", "parquet", "-o", str(target))
+    choreo("results", run_dir.name, "--format", "parquet", "-o", str(target))
     parquet = pd.read_parquet(target)
     data = load(run_dir)
     assert len(parquet) == len(data.metrics) > 360

@@ -99,16 +99,17 @@ def test_a_failed_run_stops_the_series(choreo: Choreo) -> None:
     assert record["status"] == "failed" and len(record["runs"]) == 1
 
 
-def run_dir(choreo: Choreo, *tp: str, case: str = "work") -> str:
+def run_dir(choreo: Choreo, *tp: str, case: str = "work", instances: int = 2) -> str:
     flags = [x for p in tp for x in ("--tp", p)]
-    proc = choreo("run", "single", "--plan", PLAN, "--case", case, "-i", "2", *flags)
+    proc = choreo("run", "single", "--plan", PLAN, "--case", case, "-i", str(instances), *flags)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return choreo.runs()[-1].name
 
 
 def test_compare_tells_a_real_difference(choreo: Choreo, tmp_path: Path) -> None:
-    a = run_dir(choreo, "delay=2ms", "ops=60")
-    b = run_dir(choreo, "delay=6ms", "ops=60")
+    # Runs are compared by per-instance means: enough instances make enough replicates.
+    a = run_dir(choreo, "delay=2ms", "ops=60", instances=5)
+    b = run_dir(choreo, "delay=6ms", "ops=60", instances=5)
     html = tmp_path / "cmp.html"
     proc = choreo("compare", a, b, "--metric", "op_time", "-o", str(html))
     assert proc.returncode == 0, proc.stderr
@@ -135,7 +136,8 @@ def test_compare_finds_no_difference_between_runs_of_the_same_version(choreo: Ch
     assert proc.returncode == 0, proc.stderr
     out = " ".join(proc.stdout.split())
     assert "verdict: no significant difference between A and B" in out
-    assert "n = 600 samples" in out
+    assert "n = 600 samples" in out  # 2 instances a side: too few replicates, said so
+    assert "note: this test assumes the samples are independent" in out
 
 
 def test_compare_two_groups_of_one_run(choreo: Choreo, tmp_path: Path) -> None:
@@ -154,6 +156,7 @@ def test_compare_two_groups_of_one_run(choreo: Choreo, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"A: {run}:fast n = 60 samples" in out
     assert "significantly higher" in out
+    assert "note: this test assumes the samples are independent" in out  # one instance each
 
 
 def test_compare_two_series_uses_per_run_means(choreo: Choreo) -> None:

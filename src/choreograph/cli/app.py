@@ -10,6 +10,10 @@ Exit status (the same for every command, mapped in cli/reporting.py):
 - 4: the host cannot do what was asked (a port already in use, a full disk): fix the
   machine, the input is fine;
 - 130: interrupted before the run started.
+
+Over 400 lines because the run options (``--timeout``, ``--json``, series, metadata) are
+shared by ``run single`` and ``run composition`` and declared once here, beside the one
+``_run`` both end in; feature commands live in ``cmd_<topic>.py``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import typer
 
 from choreograph import __version__, workspace
 from choreograph.calibrate import substitute_calibrated
-from choreograph.cli import render
+from choreograph.cli import durations, render
 from choreograph.cli import series_options as so
 from choreograph.cli.cmd_collect import archive_run
 from choreograph.cli.interrupts import stop_on_signals
+from choreograph.cli.options import JsonOption
 from choreograph.cli.remote import Submission, run_remote
 from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
@@ -46,7 +51,7 @@ from choreograph.services import mocks
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     help="Choreograph: test plans for distributed systems, run like unit tests.",
 )
 plan_app = typer.Typer(no_args_is_help=True, help="Create, import, list and remove plans.")
@@ -87,8 +92,14 @@ WaitOption = Annotated[
     bool, typer.Option("--wait", help="Testground's flag, accepted: runs are always waited for.")
 ]
 TimeoutOption = Annotated[
-    float | None, typer.Option("--timeout", help="Run timeout in seconds (default 600).")
+    float | None,
+    durations.option(
+        "--timeout",
+        help="Stop the run after this long: 30s, 10m, 1h; a plain number is seconds "
+        "(default: run_timeout_s of config.toml, 10m).",
+    ),
 ]
+
 FailFastOption = Annotated[
     bool, typer.Option("--fail-fast", help="Stop the whole run at the first failure or crash.")
 ]
@@ -119,7 +130,7 @@ CommitOption = Annotated[
 @run_app.command("single")
 def run_single(
     plan: Annotated[str, typer.Option("--plan", "-p", help="Plan name or folder.")],
-    case: Annotated[str, typer.Option("--case", "-c", "--testcase", "-t", help="Test case name.")],
+    case: Annotated[str, typer.Option("--case", "-c", "--testcase", help="Test case name.")],
     instances: Annotated[
         int | None, typer.Option("--instances", "-i", help="Instance count.")
     ] = None,
@@ -149,6 +160,7 @@ def run_single(
     metadata_commit: CommitOption = "",
     collect: CollectOption = False,
     wait: WaitOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one test case of a plan with N instances in one group."""
 
@@ -185,7 +197,7 @@ def run_single(
         branch=metadata_branch,
         commit=metadata_commit,
     )
-    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect, as_json)
 
 
 @run_app.command("composition")
@@ -212,6 +224,7 @@ def run_composition(
     metadata_commit: CommitOption = "",
     collect: CollectOption = False,
     wait: WaitOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run a composition: several groups, each with its own params and build settings."""
 
@@ -237,7 +250,7 @@ def run_composition(
         branch=metadata_branch,
         commit=metadata_commit,
     )
-    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect)
+    _run(resolve, timeout, fail_fast, messages, series, service_mode, submission, collect, as_json)
 
 
 def composition_specs(
@@ -268,12 +281,13 @@ def _run(
     service_modes: list[str] | None = None,
     submission: Submission | None = None,
     collect: bool = False,
+    as_json: bool = False,
 ) -> None:
     def resolve_with_modes(settings: Settings) -> list[RunSpec]:
         modes = mocks.parse_mode_flags(service_modes or [])
         return [mocks.with_modes(spec, modes) for spec in resolve(settings)]
 
-    with reported():
+    with reported(), render.progress_to_stderr(as_json):
         settings, specs = resolve_specs(resolve_with_modes)
         if settings.endpoint and submission is not None:
             modes = service_modes or []
@@ -286,13 +300,22 @@ def _run(
             fail_fast=fail_fast,
             stop_grace_s=settings.stop_grace_s,
         )
+        document: dict[str, object] = {}
         if series is not None:
-            ok = all([so.execute(spec, settings, options, series, messages) for spec in specs])
+            states = [
+                so.run_series_rendered(spec, settings, options, series, messages) for spec in specs
+            ]
+            ok = all(state.success for state in states)
+            document["series"] = [so.series_document(state) for state in states]
         else:
-            results = [execute_rendered(spec, settings, options, messages) for spec in specs]
-            ok = all(r.success for r in results)
-            for result in results if collect else ():
+            timed = [_execute_timed(spec, settings, options, messages) for spec in specs]
+            ok = all(result.success for result, _ in timed)
+            document["runs"] = [render.run_document(r, seconds) for r, seconds in timed]
+            for result, _ in timed if collect else ():
                 archive_run(result.run_id, None)
+        document["success"] = ok
+    if as_json:
+        render.print_json(document)
     if not ok:
         raise typer.Exit(1)
 
@@ -301,17 +324,24 @@ def execute_rendered(
     spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
 ) -> RunResult:
     """Run ``spec`` here with live progress and its outcome table (Ctrl-C stops it)."""
+    return _execute_timed(spec, settings, options, messages)[0]
+
+
+def _execute_timed(
+    spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
+) -> tuple[RunResult, float | None]:
+    """The run's result and the seconds of the run itself (its build excluded)."""
     return asyncio.run(_execute(spec, settings, options, messages))
 
 
 async def _execute(
     spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
-) -> RunResult:
+) -> tuple[RunResult, float | None]:
     stop = StopRequest()
     with stop_on_signals(stop.request), render.LiveProgress(show_messages=messages) as live:
         result = await execute(spec, settings, options, live, stop)
-    render.outcome_table(result)
-    return result
+    render.outcome_table(result, live.run_seconds)
+    return result, live.run_seconds
 
 
 @plan_app.command("create")
@@ -340,11 +370,14 @@ def plan_import(
 
 
 @plan_app.command("list")
-def plan_list() -> None:
+def plan_list(as_json: JsonOption = False) -> None:
     """Plans in the store."""
     with reported():
         plans_dir = _settings().plans_dir
     names = workspace.list_plans(plans_dir)
+    if as_json:
+        render.print_json({"plans_dir": str(plans_dir), "plans": names})
+        return
     if not names:
         render.console.print(f"no plans in {plans_dir}")
     for name in names:
@@ -369,16 +402,20 @@ def describe(plan: str) -> None:
 
 
 @runs_app.command("list")
-def runs_list() -> None:
-    """Runs in the home folder, newest last."""
+def runs_list(as_json: JsonOption = False) -> None:
+    """Runs in the home folder, newest first (`latest` names the first one)."""
     from choreograph.results.liveness import effective_status
 
     with reported():
         runs_dir = _settings().runs_dir
-    records = [RunLayout(runs_dir, run_id).read_run_json() for run_id in list_runs(runs_dir)]
+    newest_first = reversed(list_runs(runs_dir))
+    records = [RunLayout(runs_dir, run_id).read_run_json() for run_id in newest_first]
     for record in records:
         # A run whose owner died (SIGKILL, crash) reads as aborted, not running forever.
         record["status"] = effective_status(record)
+    if as_json:
+        render.print_json({"runs_dir": str(runs_dir), "runs": records})
+        return
     render.runs_table(runs_dir, records)
 
 

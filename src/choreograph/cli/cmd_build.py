@@ -14,10 +14,11 @@ from typing import Annotated
 import typer
 
 from choreograph import workspace
-from choreograph.builders.purge import parse_age, purge_builds
+from choreograph.builders.purge import purge_builds
 from choreograph.builders.records import load_records
 from choreograph.builds import BuildOutcome, build_each
-from choreograph.cli import render_builds
+from choreograph.cli import durations, render, render_builds
+from choreograph.cli.options import JsonOption
 from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings, load_settings
 from choreograph.errors import InputError
@@ -78,30 +79,36 @@ def build_composition(
     file: Annotated[Path, typer.Option("--file", "-f", help="Composition TOML file.")],
     builder: Annotated[str | None, typer.Option("--builder", help="Builder id.")] = None,
 ) -> None:
-    """Build every group of a composition (same as ``run composition --build-only``)."""
+    """Build every group of a composition (same as run composition --build-only)."""
     from choreograph.cli.app import run_composition  # one way to read a composition
 
     run_composition(file=file, builder=builder, build_only=True)
 
 
 @builds_app.command("list")
-def builds_list() -> None:
+def builds_list(as_json: JsonOption = False) -> None:
     """Builds in the cache, least recently used first."""
     with reported():
         builds_dir = load_settings().builds_dir
-    render_builds.builds_table(builds_dir, load_records(builds_dir))
+    records = load_records(builds_dir)
+    if as_json:
+        render.print_json(
+            {"builds_dir": str(builds_dir), "builds": render_builds.build_documents(records)}
+        )
+        return
+    render_builds.builds_table(builds_dir, records)
 
 
 @builds_app.command("purge")
 def builds_purge(
     older_than: Annotated[
-        str | None,
-        typer.Option("--older-than", help="Only builds unused for this long: 7d, 12h, 30m."),
+        float | None,
+        durations.option("--older-than", help="Only builds unused for this long: 7d, 12h, 30m."),
     ] = None,
 ) -> None:
     """Remove cached builds (all, or those unused for a while) and unused environments."""
     with reported():
-        age = parse_age(older_than) if older_than else None
+        age = older_than
         builds_dir = load_settings().builds_dir
     render_builds.purge_summary(purge_builds(builds_dir, age))
 

@@ -18,7 +18,7 @@ from choreograph.calibrate import (
     substitute_calibrated,
 )
 from choreograph.calibrate import calibrate as run_calibration
-from choreograph.cli import render
+from choreograph.cli import durations, render
 from choreograph.cli.interrupts import stop_on_signals
 from choreograph.cli.reporting import reported, resolve_specs
 from choreograph.config import Settings
@@ -70,7 +70,9 @@ def calibrate(
     high: Annotated[
         float | None,
         typer.Option(
-            "--max", help="Highest knob value (default 10 x the start).", rich_help_panel=_CONTROL
+            "--max",
+            help="Highest knob value (default 10 x the start, or 100).",
+            rich_help_panel=_CONTROL,
         ),
     ] = None,
     max_step: Annotated[
@@ -97,7 +99,10 @@ def calibrate(
     runner: Annotated[str | None, typer.Option("--runner", help="Runner id.")] = None,
     builder: Annotated[str | None, typer.Option("--builder", help="Builder id.")] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Timeout of each run in seconds.")
+        float | None,
+        durations.option(
+            "--timeout", help="Timeout of each run: 30s, 10m; a plain number is seconds."
+        ),
     ] = None,
 ) -> None:
     """Drive KNOB until METRIC is within TOLERANCE of TARGET, one run per iteration;

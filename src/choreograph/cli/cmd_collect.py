@@ -16,7 +16,9 @@ from choreograph.results.layout import find_run
 
 
 def collect(
-    run_id: Annotated[str | None, typer.Argument(help="Run id (or unique prefix).")] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id (or unique prefix), or latest.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Archive path (.tgz).")
     ] = None,
@@ -26,7 +28,7 @@ def collect(
     ] = None,
 ) -> None:
     """Archive a run's folder (run.json and every instance's outputs) as a .tgz; links
-    and special files are left out and counted. With ``-t``, download the archive the
+    and special files are left out and counted. With -t, download the archive the
     daemon makes of its task's run."""
     if task is not None or run_id is None:
         _task_outputs(task, output)

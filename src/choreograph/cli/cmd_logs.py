@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from choreograph.cli import render
+from choreograph.cli import durations, render
 from choreograph.cli.render_results import log_line
 from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
@@ -22,7 +22,7 @@ _ENDED = ("success", "failure")
 
 def logs(
     run: Annotated[
-        str | None, typer.Argument(help="Run id (or unique prefix) or run folder.")
+        str | None, typer.Argument(help="Run id (or unique prefix), run folder, or latest.")
     ] = None,
     merged: Annotated[
         bool, typer.Option("--merged", help="Interleave every instance's events by time.")
@@ -31,22 +31,22 @@ def logs(
         str | None, typer.Option("--instance", help="Only this instance, as GROUP/INDEX.")
     ] = None,
     follow: Annotated[
-        bool, typer.Option("--follow", "-F", help="Keep printing until the run ends.")
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing until the run (or task) ends."),
     ] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between reads with --follow.")] = 0.25,
+    poll: Annotated[
+        float, durations.option("--poll", help="Time between reads with --follow: 250ms, 1s.")
+    ] = 0.25,
     task: Annotated[
         str | None,
         typer.Option("--task", "-t", help="A daemon's task instead of a run (--endpoint)."),
     ] = None,
-    follow_task: Annotated[
-        bool, typer.Option("-f", help="With -t: keep printing until the task ends.")
-    ] = False,
 ) -> None:
-    """Print a run's instance logs (``run.out``), events rendered; events out of sequence
+    """Print a run's instance logs (run.out), events rendered; events out of sequence
     (a gap or reversal in an instance's seq, a timestamp going back) are flagged. With
-    ``-t``, a daemon task's logs, merged by time (``-f`` follows)."""
+    -t, a daemon task's logs, merged by time (-f follows)."""
     if task is not None or run is None:
-        flagged = _task_logs(task, instance, follow or follow_task)
+        flagged = _task_logs(task, instance, follow)
         if flagged:
             render.warn(f"{flagged} line(s) out of sequence (marked !!)")
         return

@@ -45,8 +45,8 @@ def terminate(
     ] = None,
 ) -> None:
     """Stop and remove everything a runner started on this host, live runs' included
-    (Testground's ``terminate``); runs stopped this way record their instances as crashed.
-    With ``-t``, cancel a daemon's queued task or stop its running one."""
+    (Testground's terminate); runs stopped this way record their instances as crashed.
+    With -t, cancel a daemon's queued task or stop its running one."""
     if task is not None or runner is None:
         _terminate_task(task)
         return

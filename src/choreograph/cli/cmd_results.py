@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 
 from choreograph.cli import render
+from choreograph.cli.options import JsonOption
 from choreograph.cli.render_results import frame_table
 from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
@@ -29,32 +31,39 @@ class Which(StrEnum):
 
 
 def results(
-    run: Annotated[str, typer.Argument(help="Run id (or unique prefix) or run folder.")],
+    run: Annotated[str, typer.Argument(help="Run id (or unique prefix), run folder, or latest.")],
     metric: Annotated[str | None, typer.Option("--metric", "-m", help="Only this metric.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     table: Annotated[
         Which | None,
         typer.Option(
-            "--table", "-t", help="Which table (default: summary for table, metrics for exports)."
+            "--table",
+            help="Which table (default: summary for table and --json, metrics for "
+            "csv and parquet).",
         ),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Per-group summary of a run's metrics (count, mean, p50, p90, p99, min, max), or an
-    export of its tables as CSV or Parquet."""
+    export of its tables as CSV or Parquet (or, with --json, one JSON document)."""
     from choreograph.results import load
     from choreograph.results.summary import summarize
 
     with reported():
         data = load(run, load_settings().runs_dir)
-    which = table or (Which.summary if fmt is Format.table else Which.metrics)
+    which = table or (Which.summary if fmt is Format.table or as_json else Which.metrics)
     if which is Which.summary:
         frame = summarize(data.metrics, metric)
     else:
         frame = getattr(data, which.value)
         if metric is not None and "name" in frame.columns:
             frame = frame[frame["name"] == metric]
-    if fmt is Format.table:
+    if as_json:
+        rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+        document = {"run_id": data.run_id, "status": data.status, "table": which.value}
+        render.print_json({**document, "rows": rows})
+    elif fmt is Format.table:
         if frame.empty:
             what = f"metric {metric!r}" if metric else "metrics"
             render.console.print(f"run {data.run_id} recorded no {what}")
@@ -73,9 +82,12 @@ def results(
 
 
 def report(
-    run: Annotated[str, typer.Argument(help="Run or series id (or unique prefix), or folder.")],
+    run: Annotated[
+        str, typer.Argument(help="Run or series id (or unique prefix), folder, or latest.")
+    ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="HTML file (default: REPORT.html).")
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file (default: report-<id>.html here)."),
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (outcomes, metric distributions and

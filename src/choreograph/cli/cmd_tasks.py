@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from choreograph.cli import remote
+from choreograph.cli import remote, render
+from choreograph.cli.options import JsonOption
 from choreograph.cli.render_tasks import task_detail, tasks_table
 from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
@@ -21,6 +22,7 @@ def tasks(
     plan: Annotated[str | None, typer.Option("--plan", help="Only this plan's tasks.")] = None,
     branch: Annotated[str | None, typer.Option("--branch", help="Only this branch's.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most N.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Tasks in the daemon's queue, newest first."""
     chosen = {"state": state, "plan": plan, "branch": branch}
@@ -30,6 +32,9 @@ def tasks(
             page = daemon.tasks({k: v for k, v in chosen.items() if v is not None}, limit)
         finally:
             daemon.close()
+    if as_json:
+        render.print_json({"tasks": [task.model_dump(mode="json") for task in page.tasks]})
+        return
     tasks_table(page.tasks)
 
 

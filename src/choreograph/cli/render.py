@@ -6,16 +6,25 @@ quote TOML (``[[groups]] #1``, ``[builders."exec:go"]``); rich would read those 
 or emoji codes and print something else. So every console here is made by
 :func:`make_console` (no markup, no emoji codes, no highlighting), and styling is done
 with :class:`rich.text.Text` spans, which never parse what they hold.
+
+Output that is not a terminal (a file, a pipe, another program) has no width to fit:
+there every console prints lines whole, tables as wide as their cells, so a run id or
+a run's header is never cut at 80 columns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -23,10 +32,29 @@ from rich.text import Text
 from choreograph import progress
 from choreograph.engine import RunResult
 
+PIPE_WIDTH = 1_000_000
+"""The width of output that is not a terminal: wide enough that nothing wraps."""
+
+
+class _Console(Console):
+    """A console whose width, when it does not print to a terminal, has no limit (rich
+    would take the terminal's, or 80 columns, and wrap or cut what it prints)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
 
 def make_console(**options: Any) -> Console:
     """A console that prints strings verbatim; ``options`` go to :class:`Console`."""
-    return Console(markup=False, emoji=False, highlight=False, **options)
+    return _Console(markup=False, emoji=False, highlight=False, **options)
 
 
 console = make_console()
@@ -37,7 +65,10 @@ _STYLE = {"success": "green", "failure": "red", "crash": "bold red", "stopped": 
 
 class LiveProgress:
     """A progress sink: a live status line, and a printed line the moment an instance
-    fails or crashes (so a problem shows long before the run ends)."""
+    fails or crashes (so a problem shows long before the run ends).
+
+    Instances that end the same way (same status, error and traceback) print it once;
+    the others are counted and listed when the progress ends (``× 30``)."""  # noqa: RUF002
 
     def __init__(self, show_messages: bool = False) -> None:
         self.total = 0
@@ -45,6 +76,16 @@ class LiveProgress:
         self.counts = {"success": 0, "failure": 0, "crash": 0, "stopped": 0}
         self.show_messages = show_messages
         self._live: Live | None = None
+        self._run_started: float | None = None
+        self._run_ended: float | None = None
+        self._problems: dict[tuple[str, str, str], list[str]] = {}
+
+    @property
+    def run_seconds(self) -> float | None:
+        """Seconds from the run's start (its build done) to its end; None before it starts."""
+        if self._run_started is None:
+            return None
+        return (self._run_ended or time.monotonic()) - self._run_started
 
     def __enter__(self) -> LiveProgress:
         if console.is_terminal:
@@ -57,6 +98,24 @@ class LiveProgress:
     ) -> None:
         if self._live is not None:
             self._live.__exit__(et, ev, tb)
+        if self._run_started is not None and self._run_ended is None:
+            self._run_ended = time.monotonic()
+        self.repeated_problems()
+
+    def repeated_problems(self) -> None:
+        """One line per failure or crash that more than one instance had: how many, who."""
+        for (status, error, _), keys in self._problems.items():
+            if len(keys) > 1:
+                shown = ", ".join(keys[:5]) + (f", … {len(keys) - 5} more" if len(keys) > 5 else "")
+                console.print(
+                    Text.assemble(
+                        (f"× {len(keys)} ", "bold"),  # noqa: RUF001
+                        (f"the same {status}", _STYLE[status]),
+                        f" (shown once above, for {keys[0]}): {error}  [{shown}]",
+                    ),
+                    soft_wrap=True,
+                )
+        self._problems.clear()
 
     def _status(self) -> Text:
         done = sum(self.counts.values())
@@ -79,19 +138,22 @@ class LiveProgress:
     def __call__(self, event: progress.ProgressEvent) -> None:
         if isinstance(event, progress.RunStarted):
             self.total = sum(event.groups.values())
+            self._run_started, self._run_ended = time.monotonic(), None
             console.print(
                 Text.assemble(
                     "run ",
                     (event.run_id, "bold"),
                     f": plan {event.plan}, case {event.case}, "
                     f"{self.total} instances on {event.runner}",
-                )
+                ),
+                soft_wrap=True,
             )
         elif isinstance(event, progress.BuildFinished):
             cached = "cached" if event.from_cache else f"built in {event.seconds:.1f}s"
             console.print(
                 f"build {event.build_id} ({event.builder}, groups "
-                f"{', '.join(event.groups)}): {cached}"
+                f"{', '.join(event.groups)}): {cached}",
+                soft_wrap=True,
             )
         elif isinstance(event, progress.BuildLog):
             console.print(Text(f"{event.builder}: {event.line}", style="dim"), soft_wrap=True)
@@ -99,7 +161,7 @@ class LiveProgress:
             self.started += 1
         elif isinstance(event, progress.InstanceFinished):
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
-            if event.status in ("failure", "crash"):
+            if event.status in ("failure", "crash") and self._first(event):
                 # soft_wrap: a plan's own lines (a panic, a stack) are kept whole.
                 console.print(
                     Text.assemble(
@@ -121,12 +183,21 @@ class LiveProgress:
         if self._live is not None:
             self._live.update(self._status())
 
+    def _first(self, event: progress.InstanceFinished) -> bool:
+        """True the first time an instance ends this way; later twins are only counted."""
+        seen = self._problems.setdefault((event.status, event.error, event.detail), [])
+        seen.append(event.key)
+        return len(seen) == 1
+
 
 def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-def outcome_table(result: RunResult) -> None:
+def outcome_table(result: RunResult, run_seconds: float | None = None) -> None:
+    """The groups' outcomes, the verdict with the run's own time apart from its build's
+    (``run_seconds``: from the first instance's start; None when not measured), and the
+    commands that show more."""
     table = Table(title=None, show_edge=False, pad_edge=False)
     for column in ("group", "ok/total", "failed", "crashed", "stopped"):
         table.add_column(column, justify="left" if column == "group" else "right")
@@ -143,10 +214,86 @@ def outcome_table(result: RunResult) -> None:
     verdict = ("succeeded", "green") if result.success else ("failed", "red")
     reason = f" ({result.stop_reason})" if result.stop_reason else ""
     console.print(
-        Text.assemble(f"run {result.run_id} ", verdict, f"{reason} in {result.seconds:.1f}s"),
+        Text.assemble(
+            f"run {result.run_id} ", verdict, f"{reason} {timing(result.seconds, run_seconds)}"
+        ),
         soft_wrap=True,
     )
-    console.print(f"outputs: {result.run_dir}")
+    console.print(f"outputs: {result.run_dir}", soft_wrap=True)
+    console.print(next_commands(result.run_id), soft_wrap=True)
+
+
+def timing(total: float, run_seconds: float | None) -> str:
+    """``in 12.3s (run 10.1s, build 2.2s)``: the run itself apart from its build."""
+    if run_seconds is None:
+        return f"in {total:.1f}s"
+    run = min(run_seconds, total)
+    return f"in {run:.1f}s (plus {total - run:.1f}s of build and setup: {total:.1f}s in all)"
+
+
+def next_commands(run_id: str) -> str:
+    return f"next: choreo results {run_id}  |  choreo report {run_id}  |  choreo logs {run_id}"
+
+
+def run_document(result: RunResult, run_seconds: float | None = None) -> dict[str, Any]:
+    """A run's result as ``--json`` prints it."""
+    return {
+        "run_id": result.run_id,
+        "run_dir": str(result.run_dir),
+        "success": result.success,
+        "stop_reason": result.stop_reason,
+        "seconds": round(result.seconds, 3),
+        "run_seconds": None if run_seconds is None else round(run_seconds, 3),
+        "groups": [
+            {
+                "group": g.group,
+                "total": g.total,
+                "ok": g.ok,
+                "failed": g.failed,
+                "crashed": g.crashed,
+                "stopped": g.stopped,
+                "success": g.success,
+            }
+            for g in result.groups
+        ],
+        "builds": {
+            group: {k: v for k, v in build.items() if k != "provenance"}
+            for group, build in result.builds.items()
+        },
+    }
+
+
+def print_json(document: object) -> None:
+    """One JSON document on stdout, whatever the console's width or terminal."""
+    text = json.dumps(_finite(document), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _finite(value: object) -> object:
+    """NaN and infinities as null: strict JSON has no other spelling for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+@contextlib.contextmanager
+def progress_to_stderr(enabled: bool = True) -> Iterator[None]:
+    """While inside, what the consoles print goes to stderr (``--json`` keeps stdout for
+    its one document)."""
+    if not enabled:
+        yield
+        return
+    saved = console._file
+    console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console._file = saved
 
 
 def warn(message: str) -> None:
@@ -190,13 +337,14 @@ def describe_manifest(plan_dir: object, manifest: object) -> None:
 
 
 def runs_table(runs_dir: Path, records: list[dict[str, Any]]) -> None:
-    """One row per run record (``run.json``), oldest first."""
+    """One row per run record (``run.json``), in the order given; the run id (which
+    other commands take) is never wrapped or cut."""
     if not records:
         console.print(f"no runs in {runs_dir}")
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("run", "plan", "case", "instances", "status", "seconds"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("run", "status"), overflow="fold")
     for record in records:
         spec = record.get("spec", {})
         table.add_row(

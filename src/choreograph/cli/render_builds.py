@@ -1,4 +1,5 @@
-"""How builds look in a terminal: build progress, each build's id, dependency set and
+"""How builds look in a terminal: build progress, each build's id, what went into it in
+its builder's terms (Go modules, Node packages, Python requirements, an image) and
 whether it came from cache, the build cache listing and what a purge freed. (Kept
 beside ``render.py`` so run rendering and build rendering change independently.)"""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -46,17 +48,95 @@ def build_outcomes(outcomes: list[BuildOutcome]) -> None:
                 f"  {artifact.builder}  groups {', '.join(outcome.groups)}  {how}",
             )
         )
-        console.print(f"  dependencies: {describe_dependencies(artifact.provenance)}")
+        for label, text in build_details(artifact.builder, artifact.provenance, artifact.image):
+            console.print(f"  {label + ':':<14}{text}", soft_wrap=True)
         if freeze := artifact.provenance.get("freeze"):
-            console.print(Text(f"  resolved:     {', '.join(freeze)}", style="dim"))
+            console.print(
+                Text(f"  {'resolved:':<14}{', '.join(freeze)}", style="dim"), soft_wrap=True
+            )
+
+
+def build_details(
+    builder: str, provenance: dict[str, Any], image: str = ""
+) -> list[tuple[str, str]]:
+    """What went into a build, in its builder's own terms: Go modules and replacements,
+    Node packages, Python requirements, a Docker image."""
+    language = builder.partition(":")[2]
+    details: list[tuple[str, str]] = []
+    if language == "go":
+        details.append(("go", str(provenance.get("go") or "unknown version")))
+        details.append(("modules", _go_modules(provenance.get("modules"))))
+        replaced = [str(r) for r in provenance.get("replace") or []]
+        details.append(("replacements", ", ".join(replaced) or "none"))
+    elif language == "node":
+        if provenance.get("node"):
+            details.append(("node", str(provenance["node"])))
+        lock = provenance.get("lockfile")
+        details.append(
+            ("packages", "package-lock.json (npm ci)" if lock else "package.json (npm install)")
+        )
+    elif language == "generic":
+        details += [(k, str(provenance[k])) for k in ("build", "run", "path") if provenance.get(k)]
+    else:
+        details.append(("dependencies", describe_dependencies(provenance)))
+    if bases := provenance.get("base_images"):
+        details.append(("base images", _listed(bases)))
+    if image:
+        details.append(("image", image))
+    return details
+
+
+def _go_modules(modules: object) -> str:
+    """``go list -m all`` lines; the first is the plan's own module."""
+    required = [str(m) for m in modules[1:]] if isinstance(modules, list) else []
+    if not required:
+        return "none besides the plan's module" if isinstance(modules, list) else "not recorded"
+    shown = ", ".join(required[:8]) + (f", … {len(required) - 8} more" if len(required) > 8 else "")
+    return f"{len(required)}: {shown}"
+
+
+def _listed(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def describe_dependencies(provenance: dict[str, object]) -> str:
+    """A Python build's requirements (exec:python, docker:python)."""
     requirements = provenance.get("requirements") or []
     listed = ", ".join(str(r) for r in requirements) if isinstance(requirements, list) else ""
     if provenance.get("environment") == "host":
         return "none declared (host interpreter)"
     return listed or "none (SDK only)"
+
+
+def summary(builder: str, provenance: dict[str, Any]) -> str:
+    """One cell for ``builds list``: the builder's main ingredient."""
+    details = dict(build_details(builder, provenance))
+    for label in ("dependencies", "modules", "packages", "build"):
+        if label in details:
+            return f"{label}: {details[label]}" if label != "dependencies" else details[label]
+    return ""
+
+
+def build_documents(records: list[BuildRecord]) -> list[dict[str, Any]]:
+    """Builds as ``builds list --json`` prints them."""
+    return [
+        {
+            "build_id": r.build_id,
+            "builder": r.builder,
+            "plan": r.plan,
+            "plan_dir": r.plan_dir,
+            "groups": list(r.groups),
+            "image": r.artifact.image,
+            "provenance": r.artifact.provenance,
+            "created": r.created,
+            "last_used": r.last_used,
+        }
+        for r in records
+    ]
 
 
 def builds_table(builds_dir: Path, records: list[BuildRecord]) -> None:
@@ -65,7 +145,7 @@ def builds_table(builds_dir: Path, records: list[BuildRecord]) -> None:
         return
     table = Table(show_edge=False, pad_edge=False)
     for column in ("build", "builder", "plan", "groups", "dependencies", "last used", "files"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("build", "builder"), overflow="fold")
     now = time.time()
     sizes = _image_sizes([r.artifact.image for r in records if r.artifact.image])
     for r in records:
@@ -74,7 +154,7 @@ def builds_table(builds_dir: Path, records: list[BuildRecord]) -> None:
             r.builder,
             r.plan,
             ", ".join(r.groups),
-            describe_dependencies(r.artifact.provenance),
+            summary(r.builder, r.artifact.provenance),
             f"{_age(now - r.last_used)} ago",
             _present(r, builds_dir, sizes),
         )

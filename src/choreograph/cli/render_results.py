@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from choreograph.cli.render import console, make_console
+from choreograph.cli.render import console
 from choreograph.results.merged_log import LogLine, describe
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from choreograph.results.comparison import Sides
+    from choreograph.results.comparison import Quantile, Sides
     from choreograph.results.stats import Comparison
     from choreograph.series import SeriesState
 
@@ -38,9 +39,7 @@ def frame_table(frame: pd.DataFrame, title: str | None = None) -> None:
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         table.add_row(*(number(v) for v in row))
-    # Piped output has no width to fit: keep numbers whole rather than cut at 80 columns.
-    wide = console if console.is_terminal else make_console(width=200)
-    wide.print(table)
+    console.print(table)  # piped, the console has no width limit (see render.py)
 
 
 def log_line(line: LogLine, with_instance: bool = True) -> None:
@@ -112,7 +111,7 @@ def series_summary(state: SeriesState) -> None:
     console.print(f"  report: choreo report {state.series_id}")
 
 
-def comparison(sides: Sides, c: Comparison, why: str) -> None:
+def comparison(sides: Sides, c: Comparison, why: str, quantiles: Sequence[Quantile] = ()) -> None:
     """The comparison as a few aligned lines, the verdict last."""
     unit = f" {sides.unit}" if sides.unit else ""
     pct = f"{c.a.confidence:.0%}"
@@ -123,13 +122,22 @@ def comparison(sides: Sides, c: Comparison, why: str) -> None:
         )
     console.print(
         f"difference B - A: {number(c.difference)}{unit}  {pct} CI "
-        f"[{number(c.low)}, {number(c.high)}]  relative {c.relative:+.2%}"
+        f"[{number(c.low)}, {number(c.high)}]  relative {c.relative:+.2%}",
+        soft_wrap=True,
     )
+    for q in quantiles:
+        console.print(
+            f"{q.name} (all samples): A {number(q.a)}{unit}  B {number(q.b)}{unit}  "
+            f"B - A {number(q.difference)}{unit}  relative {q.relative:+.2%}",
+            soft_wrap=True,
+        )
     console.print(
         f"Welch's t = {c.welch_t:.3f} (df {c.welch_df:.1f}), p = {c.welch_p:.3g};  "
         f"Mann-Whitney U = {c.mann_whitney_u:g}, p = {c.mann_whitney_p:.3g}"
     )
-    console.print(Text(why, style="dim"))
+    console.print(Text(why, style="dim"), soft_wrap=True)
+    if sides.note:
+        console.print(Text(f"note: this test {sides.note}", style="yellow"), soft_wrap=True)
     style = "yellow" if c.significant else "green"
     console.print(Text(f"verdict: {c.verdict('A', 'B')}", style=f"bold {style}"))
     if not c.tests_agree:

@@ -7,7 +7,8 @@ here when a series was asked for; a plain run never comes this way.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import dataclasses
+from typing import Annotated, Any
 
 import typer
 
@@ -73,13 +74,28 @@ def series_plan(
     )
 
 
-def execute(
+def run_series_rendered(
     spec: RunSpec, settings: Settings, options: RunOptions, plan: SeriesPlan, messages: bool
-) -> bool:
-    """Run the series to its end; True when every run succeeded."""
+) -> SeriesState:
+    """Run the series to its end with live progress and its summary; its state."""
     state = asyncio.run(_series(spec, settings, options, plan, messages))
     series_summary(state)
-    return state.success
+    return state
+
+
+def series_document(state: SeriesState) -> dict[str, Any]:
+    """A series as ``--json`` prints it: its runs, interval and why it stopped."""
+    interval = state.interval
+    return {
+        "series_id": state.series_id,
+        "status": state.status,
+        "stop_reason": state.stop_reason,
+        "success": state.success,
+        "metric": state.plan.metric,
+        "means": state.means,
+        "interval": None if interval is None else dataclasses.asdict(interval),
+        "runs": [render.run_document(result) for result in state.results],
+    }
 
 
 async def _series(

@@ -1,25 +1,41 @@
 """``choreo compare``: two runs, two series, or two groups of one run, on one metric.
 
-A run contributes every sample of the metric; a series contributes its per-run means (its
-runs are the replicates: samples inside one run are not independent of that run's
-conditions). Both sides must be of the same kind so the test compares like with like.
+The test compares replicates, not raw samples: samples inside one run follow each other
+in time (a slow phase makes several slow in a row), so they are not independent, and a
+t-test on them overstates its confidence. A run contributes the mean of each of its
+instances; a series contributes its per-run means. When a side has fewer than three
+instances with the metric (two means leave Welch's test about one degree of freedom: it
+can tell almost nothing apart), raw samples are compared and the output says what that
+assumes. The median (p50) and the tail (p99) of all samples are compared too, as
+plain differences (no test): a change in the tail often matters more than the mean.
+Both sides must be of the same kind so the test compares like with like.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from choreograph.errors import InputError
 from choreograph.results import html, plots
-from choreograph.results.locate import locate
+from choreograph.results.locate import Located, locate
 from choreograph.results.stats import Comparison, compare
 
 WHY = (
     "Welch's t-test (two-sided) decides: it does not assume the two sides have equal "
     "variances, and it stays valid with few, unequal samples. Mann-Whitney U is shown as a "
     "distribution-free check (skewed latencies, outliers)."
+)
+MIN_INSTANCES = 3
+"""Per-instance means are compared when each side has at least this many."""
+RAW_SAMPLES_NOTE = (
+    f"assumes the samples are independent: they come from fewer than {MIN_INSTANCES} "
+    "instances per side, "
+    "and samples of one run are usually autocorrelated, so the p-value is optimistic; "
+    "more instances (or a series: --repeat) give a sound test"
 )
 
 
@@ -32,7 +48,28 @@ class Sides:
     a: list[float]
     b: list[float]
     unit_of_sample: str
-    """``sample`` (runs, groups) or ``per-run mean`` (series)."""
+    """``per-instance mean`` (runs, groups), ``per-run mean`` (series) or ``sample``."""
+    # No defaults: api.Comparison extends Sides with fields of its own.
+    raw_a: list[float]
+    raw_b: list[float]
+    """Every observation of each side, for percentiles."""
+    note: str
+    """What the test assumes, when it is not the safe default; ``""`` otherwise."""
+
+
+@dataclass(frozen=True)
+class Quantile:
+    name: str
+    a: float
+    b: float
+
+    @property
+    def difference(self) -> float:
+        return self.b - self.a
+
+    @property
+    def relative(self) -> float:
+        return self.difference / abs(self.a) if self.a else math.inf
 
 
 def sides(home: Path, a: str, b: str | None, metric: str, groups: list[str] | None) -> Sides:
@@ -42,10 +79,9 @@ def sides(home: Path, a: str, b: str | None, metric: str, groups: list[str] | No
         if b is not None or len(groups) != 2:
             raise InputError("--groups takes exactly two groups of one run: A --groups G1 G2")
         g1, g2 = groups
-        return Sides(
-            metric, first.unit(metric), f"{first.name}:{g1}", f"{first.name}:{g2}",
-            first.samples(metric, g1), first.samples(metric, g2),
-            "sample" if first.kind == "run" else "per-run mean",
+        return _sides(
+            metric, first.unit(metric), (f"{first.name}:{g1}", first, g1),
+            (f"{first.name}:{g2}", first, g2),
         )  # fmt: skip
     if b is None:
         raise InputError("compare needs two runs or series (A B), or one run with --groups G1 G2")
@@ -55,11 +91,45 @@ def sides(home: Path, a: str, b: str | None, metric: str, groups: list[str] | No
             f"{first.name} is a {first.kind} and {second.name} a {second.kind}: "
             "compare two runs or two series"
         )
+    return _sides(
+        metric, first.unit(metric), (first.name, first, None), (second.name, second, None)
+    )
+
+
+def _sides(
+    metric: str,
+    unit: str,
+    side_a: tuple[str, Located, str | None],
+    side_b: tuple[str, Located, str | None],
+) -> Sides:
+    (label_a, where_a, group_a), (label_b, where_b, group_b) = side_a, side_b
+    raw_a, raw_b = where_a.all_samples(metric, group_a), where_b.all_samples(metric, group_b)
+    if where_a.kind == "series":
+        a, b = where_a.samples(metric, group_a), where_b.samples(metric, group_b)
+        return Sides(metric, unit, label_a, label_b, a, b, "per-run mean", raw_a, raw_b, "")
+    a, b = where_a.instance_means(metric, group_a), where_b.instance_means(metric, group_b)
+    if len(a) >= MIN_INSTANCES and len(b) >= MIN_INSTANCES:
+        return Sides(metric, unit, label_a, label_b, a, b, "per-instance mean", raw_a, raw_b, "")
     return Sides(
-        metric, first.unit(metric), first.name, second.name,
-        first.samples(metric), second.samples(metric),
-        "sample" if first.kind == "run" else "per-run mean",
-    )  # fmt: skip
+        metric, unit, label_a, label_b, raw_a, raw_b, "sample", raw_a, raw_b, RAW_SAMPLES_NOTE
+    )
+
+
+def quantiles(s: Sides) -> list[Quantile]:
+    """p50 and p99 of every sample of each side (empty when a side has none)."""
+    if not s.raw_a or not s.raw_b:
+        return []
+    return [
+        Quantile(name, _percentile(s.raw_a, q), _percentile(s.raw_b, q))
+        for name, q in (("p50", 50), ("p99", 99))
+    ]
+
+
+def _percentile(values: list[float], q: int) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def run(s: Sides, alpha: float, confidence: float) -> Comparison:
@@ -70,6 +140,19 @@ def run(s: Sides, alpha: float, confidence: float) -> Comparison:
                 "a comparison needs at least 2 on each side"
             )
     return compare(s.a, s.b, alpha, confidence)
+
+
+def regression(c: Comparison, above: float | None, below: float | None) -> str:
+    """Why the comparison fails the thresholds (percent changes of the mean), or ``""``:
+    only a significant change beyond a threshold fails."""
+    if not c.significant:
+        return ""
+    change = c.relative * 100
+    if above is not None and change > above:
+        return f"B's mean is {change:+.1f}% from A's, above --fail-above {above:g}%"
+    if below is not None and change < -below:
+        return f"B's mean is {change:+.1f}% from A's, below --fail-below {below:g}%"
+    return ""
 
 
 def plot(s: Sides) -> bytes:
@@ -87,6 +170,13 @@ def page(s: Sides, c: Comparison, png: bytes) -> str:
         ("difference of means (B - A)", f"{html.fmt(c.difference)}{unit}"),
         (f"{pct} interval of the difference", f"[{html.fmt(c.low)}, {html.fmt(c.high)}]{unit}"),
         ("relative change", f"{c.relative:+.2%}"),
+        *(
+            (
+                f"{q.name} (all samples), B - A",
+                f"{html.fmt(q.difference)}{unit} ({q.relative:+.2%})",
+            )
+            for q in quantiles(s)
+        ),
         ("Welch's t", f"t = {c.welch_t:.3f}, df = {c.welch_df:.1f}, p = {c.welch_p:.3g}"),
         ("Mann-Whitney U", f"U = {c.mann_whitney_u:g}, p = {c.mann_whitney_p:.3g}"),
     ]
@@ -97,6 +187,7 @@ def page(s: Sides, c: Comparison, png: bytes) -> str:
         ),
         html.table(["", "value"], tests, left=2),
         f"<p>{escape(WHY)}</p>",
+        *([f"<p>{escape('note: this test ' + s.note)}</p>"] if s.note else []),
         html.image(png, "side by side"),
     ]
     return html.page(f"Compare {s.metric}: {s.label_a} vs {s.label_b}", f"alpha {c.alpha}", body)

@@ -77,9 +77,19 @@ def list_runs(runs_dir: Path) -> list[str]:
     return sorted(p.name for p in runs_dir.iterdir() if (p / RUN_JSON).exists())
 
 
+LATEST = ("latest", "last")
+"""Names of the most recent run, wherever a run id is taken."""
+
+
 def find_run(runs_dir: Path, run_id: str) -> RunLayout:
-    """Accept a full id or a unique prefix, like git does for commits."""
-    found = _unique(list_runs(runs_dir), run_id, "run")
+    """Accept a full id or a unique prefix, like git does for commits, or ``latest``
+    (also ``last``): the most recent run (run ids sort by their start time)."""
+    runs = list_runs(runs_dir)
+    if run_id in LATEST:
+        if not runs:
+            raise RunNotFoundError(f"no runs in {runs_dir}, so no {run_id!r} run")
+        return RunLayout(runs_dir, runs[-1])
+    found = _unique(runs, run_id, "run")
     if found is None:
         raise RunNotFoundError(f"no run {run_id!r} in {runs_dir} (`choreo runs list` shows them)")
     return RunLayout(runs_dir, found)

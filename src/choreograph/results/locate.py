@@ -2,7 +2,9 @@
 
 ``choreo report`` and ``choreo compare`` take either; this module finds which one it is and
 gives each the same face: a report, and the samples of a metric (a run's observations; a
-series' per-run means, since runs are a series' unit of replication).
+series' per-run means, since runs are a series' unit of replication), and a run's
+per-instance means (its instances are a run's replicates: one instance's samples follow
+each other in time and are not independent).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from choreograph.errors import RunNotFoundError
 from choreograph.results.layout import RUN_JSON, SERIES_JSON, find_series, list_runs
-from choreograph.results.metrics import metric_samples
+from choreograph.results.metrics import MetricRow, metric_samples
 from choreograph.results.tables import locate_run
 
 
@@ -49,6 +51,24 @@ class Located:
             if values:
                 means.append(sum(values) / len(values))
         return means
+
+    def all_samples(self, metric: str, group: str | None = None) -> list[float]:
+        """Every observation of ``metric``, of every run (for percentiles)."""
+        values: list[float] = []
+        for run_dir in self.run_dirs():
+            values += _run_samples(run_dir, metric, group) if run_dir.is_dir() else []
+        return values
+
+    def instance_means(self, metric: str, group: str | None = None) -> list[float]:
+        """A run's mean of ``metric`` per instance (a counter: its last total)."""
+        from choreograph.results.metrics import read_run, samples
+
+        by_instance: dict[str, list[MetricRow]] = {}
+        for row in read_run(self.path, _groups(self.path)):
+            if row.name == metric and (group is None or row.group == group):
+                by_instance.setdefault(row.instance, []).append(row)
+        means = [samples(rows) for rows in by_instance.values()]
+        return [sum(values) / len(values) for values in means if values]
 
     def unit(self, metric: str) -> str:
         from choreograph.results.metrics import read_run

@@ -7,6 +7,12 @@ and ``ts`` never going back. A ``gap`` (events lost), a ``reversal`` (seq going 
 repeating) or a timestamp earlier than that instance's previous one is flagged on the
 line where it shows. Lines without a stamp (plain prints, foreign SDKs) take the time of
 the stamped line before them in their instance, so they stay next to it.
+
+An event line that repeats an earlier one of its instance exactly (same ``ts``, same
+event) is a copy, not a new event, and is dropped: sdk-go and sdk-js write ``run.out``
+themselves in ``TEST_OUTPUTS_PATH`` while the runner tees their stdout into the same
+file, so each of their events arrives twice. Unstamped lines are never dropped (a plan
+may print the same line twice on purpose).
 """
 
 from __future__ import annotations
@@ -53,6 +59,18 @@ class SequenceCheck:
     last_seq: int | None = None
     last_ts: int | None = None
     last_sort_ts: int = 0
+    seen: set[tuple[int, str]] = field(default_factory=set)
+
+    def is_copy(self, line: LogLine) -> bool:
+        """True for a stamped event line this instance already had (same ts, same event);
+        the first of them is kept."""
+        if line.event is None or line.ts is None:
+            return False
+        key = (line.ts, repr(line.event))
+        if key in self.seen:
+            return True
+        self.seen.add(key)
+        return False
 
     def check(self, line: LogLine) -> LogLine:
         flags: list[str] = []
@@ -74,8 +92,9 @@ class SequenceCheck:
 
 
 def check_instance(lines: Iterable[LogLine]) -> list[LogLine]:
+    """Checked lines of one instance, exact copies of an event dropped."""
     check = SequenceCheck()
-    return [check.check(line) for line in lines]
+    return [check.check(line) for line in lines if not check.is_copy(line)]
 
 
 def merge(per_instance: Iterable[list[LogLine]]) -> list[LogLine]:
@@ -132,5 +151,6 @@ class LogFollower:
             texts = [raw.decode("utf-8", "replace") for raw in complete]
             parsed = list(parse_lines(key, texts, self._lines[key] + 1))
             self._lines[key] += len(parsed)
-            batches.append([self._checks[key].check(line) for line in parsed])
+            check = self._checks[key]
+            batches.append([check.check(line) for line in parsed if not check.is_copy(line)])
         return merge(batches)

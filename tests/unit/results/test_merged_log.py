@@ -67,3 +67,32 @@ def test_follower_reads_only_complete_new_lines(tmp_path: Path) -> None:
     assert [line.number for line in new] == [2, 3]
     assert new[1].flags == ("gap: expected seq 3, got 4",)
     assert read_instance("g/0", path)[2].flags == new[1].flags
+
+
+def go_event(ts: int, message: str) -> str:
+    """A Testground-style line as sdk-go writes it (no seq)."""
+    return json.dumps({"ts": ts, "event": {"message_event": {"message": message}}})
+
+
+def test_a_plan_logging_itself_and_teed_shows_each_event_once(tmp_path: Path) -> None:
+    # sdk-go writes run.out itself and the runner tees its stdout into the same file.
+    lines = [go_event(100, "a"), go_event(100, "a"), "plain", go_event(200, "b")]
+    lines += [go_event(200, "b"), "plain"]
+    path = tmp_path / "run.out"
+    path.write_text("\n".join(lines) + "\n")
+    read = read_instance("g/0", path)
+    assert [line.text for line in read] == [lines[0], "plain", lines[3], "plain"]
+    assert not any(line.out_of_sequence for line in read)
+    follower = LogFollower({"g/0": path})
+    assert [line.text for line in follower.poll()] == [lines[0], "plain", lines[3], "plain"]
+
+
+def test_a_seq_stamped_copy_is_dropped_and_not_flagged_as_a_reversal() -> None:
+    lines = checked("g/0", [event(1, 100, "a"), event(1, 100, "a"), event(2, 200, "b")])
+    assert [line.event.seq for line in lines if line.event] == [1, 2]
+    assert [line.flags for line in lines] == [(), ()]
+
+
+def test_two_events_with_the_same_text_at_different_times_are_both_kept() -> None:
+    lines = checked("g/0", [go_event(100, "tick"), go_event(200, "tick")])
+    assert len(lines) == 2
