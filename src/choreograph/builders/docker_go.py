@@ -55,7 +55,12 @@ from typing import Any
 from choreograph.builders.base import BuildContext
 from choreograph.builders.cache import IGNORED_DIRS, build_key
 from choreograph.builders.docker_generic import PLAN_DIR, describe, plan_subdir
-from choreograph.builders.exec_go import _replacement, _use_modfile, go_version
+from choreograph.builders.exec_go import (
+    _replacement,
+    _use_modfile,
+    go_version,
+    without_module_index,
+)
 from choreograph.builders.staging import build_root
 from choreograph.builders.tool import run_tool
 from choreograph.builders.venv import tree_digest
@@ -129,6 +134,8 @@ def go_dockerfile(spec: GoDockerfile) -> str:
         "ARG BUILD_TAGS",
         "ENV TESTPLAN_EXEC_PKG=${TESTPLAN_EXEC_PKG}",
         "ENV GOCACHE=/go/cache",
+        "# No module index: it fails on unparsable files excluded by tags (exec_go.py).",
+        "ENV GODEBUG=goindex=0",
         'ARG MODFILE="go.mod"',
         'ARG MODFILE_SUM="go.sum"',
     ]
@@ -424,7 +431,8 @@ def host_go_env() -> dict[str, str]:
     """The user's Go settings (their module cache and proxy), with two guards: Go uses
     the toolchain it is (no download of another), and no ``go.work`` above the build
     folder joins the plan's module to others."""
-    return {**os.environ, "GOTOOLCHAIN": "local", "GOWORK": "off"}
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOWORK": "off"}
+    return {**env, "GODEBUG": without_module_index(env)}
 
 
 def needs_host_go(cfg: GoConfig, deps: list[Dependency]) -> bool:

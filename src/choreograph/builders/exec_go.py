@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -51,10 +52,22 @@ def go_version() -> str:
     return done.stdout.strip()
 
 
+def without_module_index(environ: Mapping[str, str]) -> str:
+    """``GODEBUG`` with ``goindex=0``. Go (1.19 and later) reads a package folder through
+    its module index once every file in it is a few seconds old, and that index reports a
+    syntax error in a file the build constraints exclude (Testground's ``placebo`` has a
+    deliberately broken ``selector.go`` behind tags), which the direct read never parses.
+    So the same plan built or failed depending on its files' modification times; without
+    the index, a plan builds as ``go build`` builds a freshly written folder, always."""
+    current = environ.get("GODEBUG", "")
+    return f"{current},goindex=0" if current else "goindex=0"
+
+
 def go_env(builds_dir: Path, cgo: bool = False) -> dict[str, str]:
     caches = build_root(builds_dir, "exec:go") / "_go"
     return {
         **os.environ,
+        "GODEBUG": without_module_index(os.environ),
         "GOMODCACHE": str(caches / "mod"),
         "GOCACHE": str(caches / "cache"),
         "GOFLAGS": "-modcacherw",

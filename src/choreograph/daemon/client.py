@@ -136,6 +136,10 @@ class DaemonClient:
                     _check(source.response, self.endpoint)
                     for sse in source.iter_sse():
                         last, tries = sse.id or last, 0
+                        if sse.event == "message" and not sse.data:
+                            # The server's keep-alive (a comment every 15 s): httpx-sse
+                            # yields it as an empty "message" once an event had an id.
+                            continue
                         yield sse.event, json.loads(sse.data) if sse.data else {}
                         if sse.event == "end":
                             return

@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
-from choreograph import workspace
+from choreograph import plugins, workspace
 from choreograph.cli.cmd_build import build_and_report
 from choreograph.cli.reporting import reported
 from choreograph.cli.testground import composition, lines
 from choreograph.cli.testground.cmd_run import BuildCfg, LinkSdk, Wait, _no_link_sdk
 from choreograph.config import load_settings
 from choreograph.plan import load_manifest
+from choreograph.plan.manifest import Manifest
 
 build_app = typer.Typer(no_args_is_help=True, help="build a test plan")
 
@@ -45,6 +46,7 @@ def single(
             plan=plan,
             case=first,
             builder=builder,
+            runner=_runner_for_building(manifest, builder),
             instances=max(1, manifest.testcases[0].instances.min) if manifest.testcases else 1,
             build_cfg=tuple(build_cfg or ()),
             deps=tuple(dep or ()),
@@ -52,6 +54,22 @@ def single(
         data = composition.single_composition(asked)
     lines.info(f"test plan source at: {plan_dir}")
     _build(data, composition.SINGLE)
+
+
+def _runner_for_building(manifest: Manifest, builder: str) -> str:
+    """A build needs no runner, but the run spec it is resolved through names one: with
+    no ``[defaults] runner`` (Testground's ``splitbrain``), the first runner the manifest
+    enables that runs here, else the one that takes the builder's artifacts."""
+    if manifest.defaults.runner:
+        return ""
+    known = [r for r in manifest.enabled_runners() if r in plugins.RUNNERS]
+    if known:
+        return known[0]
+    return (
+        "local:docker"
+        if (builder or manifest.defaults.builder or "").startswith("docker:")
+        else "local:exec"
+    )
 
 
 def composition_(

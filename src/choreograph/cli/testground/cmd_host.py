@@ -27,7 +27,9 @@ def daemon() -> None:
         named = (f"tg{n}:{token}" for n, token in enumerate(env.tokens, 1))
         os.environ["CHOREO_DAEMON_TOKENS"] = ",".join(named)
     lines.info("listen and serve", addr=listen)
-    cmd_daemon.daemon(listen=listen, workers=env.workers)
+    # Testground's queue keeps one queued task per repo and branch: a new one cancels
+    # the queued ones (task.Queue.PushUniqueByBranch); Choreograph's keys by branch.
+    cmd_daemon.daemon(listen=listen, workers=env.workers, branch_limit=1)
 
 
 def healthcheck(

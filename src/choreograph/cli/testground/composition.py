@@ -151,12 +151,36 @@ def with_env_runner_config(data: dict[str, Any], env: EnvConfig, plans_dir: Path
     else: Testground's order is ``.env.toml`` < manifest < composition < flags."""
     data = copy.deepcopy(data)
     glob = data.setdefault("global", {})
+    _spread_global_build_config(data)
     chosen = runner_of(data, plans_dir)
     from_env = env.runner_config(chosen) if chosen else {}
     if from_env:
         manifest = _manifest_runner_config(glob.get("plan", ""), plans_dir, chosen)
         glob["run_config"] = {**from_env, **manifest, **glob.get("run_config", {})}
     return data
+
+
+def _spread_global_build_config(data: dict[str, Any]) -> None:
+    """Testground merges ``[global.build_config]`` into each group's, and each builder
+    reads the keys it knows: a composition mixing builders (``docker:go`` groups and
+    ``docker:generic`` ones, issue 1493) sets Go keys globally. When some group's builder
+    is not the global one, the global keys go into each group, those its builder reads."""
+    from choreograph import plugins
+    from choreograph.availability import config_keys
+
+    glob = data.get("global", {})
+    shared = glob.get("build_config")
+    builders = {str(g.get("builder") or glob.get("builder") or "") for g in data.get("groups", [])}
+    if not shared or builders <= {str(glob.get("builder") or "")}:
+        return
+    for group in data.get("groups", []):
+        builder = str(group.get("builder") or glob.get("builder") or "")
+        if builder not in plugins.BUILDERS:
+            return  # resolution reports it
+        reads = set(config_keys(plugins.BUILDERS, builder))
+        own = group.setdefault("build_config", {})
+        group["build_config"] = {**{k: v for k, v in shared.items() if k in reads}, **own}
+    del glob["build_config"]
 
 
 def runner_of(data: dict[str, Any], plans_dir: Path) -> str:

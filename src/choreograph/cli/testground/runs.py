@@ -90,9 +90,12 @@ def run(ask: RunAsk) -> None:
         specs = _selected(specs, ask.run_ids)
         many = len(specs) > 1
         waiting = ask.wait or ask.collect or many
+        broken = _build_all(settings, specs) if many else ""
         for n, spec in enumerate(specs):
             disabled = env.runner_disabled(spec.runner)
-            if not daemon:
+            if broken:  # Testground builds every group first: the first run is canceled
+                result = _broken(settings, spec, data, ask, daemon, broken)
+            elif not daemon:
                 result = _here(settings, spec, ask, disabled, many, first=n == 0)
             elif waiting or disabled:
                 result = _on_daemon(settings, spec, data, ask, disabled)
@@ -109,6 +112,48 @@ def run(ask: RunAsk) -> None:
     if failed:
         lines.plain(f'run "{failed[0].run}" failed')
         raise typer.Exit(1)
+
+
+def _build_all(settings: Settings, specs: list[RunSpec]) -> str:
+    """Testground's task builds the composition's groups, all of them, before its run: a
+    broken build cancels the first run and so the rest (issue 1493). The error, if any."""
+    import asyncio
+
+    from choreograph.builds import build_each
+    from choreograph.cli import render_builds
+
+    try:
+        for spec in specs:
+            asyncio.run(build_each(spec, settings, render_builds.build_progress))
+    except BuildError as exc:
+        return str(exc)
+    return ""
+
+
+def _broken(
+    settings: Settings,
+    spec: RunSpec,
+    data: dict[str, Any],
+    ask: RunAsk,
+    daemon: bool,
+    error: str,
+) -> Outcome:
+    """The first run of a composition whose build failed: queued, then canceled."""
+    lines.plain(f"build failed: {error}")
+    if not daemon:
+        run_id = new_run_id()
+        lines.info(f"run is queued with ID: {run_id}")
+        return Outcome(spec.composition_run, run_id, "canceled", error)
+    client, task_id = _submit(settings, spec, data, ask)
+    try:
+        client.cancel(task_id)
+        for _ in range(300):  # a task canceled as it started ends a moment later
+            if from_task(client.task(task_id)).state in ("complete", "canceled"):
+                break
+            time.sleep(0.1)
+    finally:
+        client.close()
+    return Outcome(spec.composition_run, task_id, "canceled", error)
 
 
 def _selected(specs: list[RunSpec], run_ids: tuple[str, ...]) -> list[RunSpec]:
