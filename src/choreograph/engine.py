@@ -193,7 +193,10 @@ async def _run(
     """Start the sync service where the runner's instances reach it, then the services,
     then the instances; return the outcome book once everything has ended."""
     run_id = layout.run_id
-    book = OutcomeBook.for_groups({g.id: g.instances for g in spec.groups})
+    book = OutcomeBook.for_groups(
+        {g.id: g.instances for g in spec.groups},
+        published_only=getattr(runner, "published_outcomes_only", False),
+    )
     sink(
         progress.RunStarted(
             run_id,

@@ -116,7 +116,9 @@ def test_a_recorded_failure_counts_once_although_the_sdk_then_records_success(
         assert outcome["status"] == "failure"
         assert outcome["error"] == "Error: expected 54, got 42"
     assert run.table_row("single") == ["0/2", "2", "0", "0"]
-    assert "single/0 failure: Error: expected 54, got 42" in run.stdout
+    # Identical failures print once, with the count and every instance named.
+    assert re.search(r"single/[01] failure: Error: expected 54, got 42", run.stdout)
+    assert "2 the same failure" in run.stdout
     # Each instance did report success after its failure, on both channels.
     assert {"success_event": {"group": "single"}} in run.events("single/0")
 

@@ -5,9 +5,11 @@ channel (stdout or ``run_events``) delivered it first; later terminal events for
 instance are ignored, so nothing is counted twice. An instance that exits without one is
 a crash, with its exit status and the tail of its stderr.
 
-One exception, Testground's rule: its runners count an instance as successful only from a
-success event *published on* ``run_events`` (local:docker and cluster:k8s subscribe to that
-topic and count nothing else). A foreign SDK's success logged on stdout alone (sdk-go's
+One exception, Testground's rule for the runners that follow it (``published_only``: the
+container runners): Testground's local:docker and cluster:k8s count an instance as
+successful only from a success event *published on* ``run_events`` (they subscribe to that
+topic and count nothing else; its local:exec collected no outcomes at all, so under our
+process runners stdout decides). A foreign SDK's success logged on stdout alone (sdk-go's
 ``RecordSuccess`` publishes only once a sync client is attached, which a plain
 ``TestCaseFn`` never does) is therefore held until its ``run_events`` twin arrives; an
 instance that exits with it unconfirmed is a failure (Testground's ``_integrations`` case
@@ -93,13 +95,17 @@ class OutcomeBook:
     instances: dict[str, InstanceOutcome] = field(default_factory=dict)
     unattributed: dict[str, list[Event]] = field(default_factory=dict)
     """Per group: foreign ``run_events`` terminal events whose stdout twin is not in yet."""
+    published_only: bool = False
+    """Testground's rule for its container runners: a foreign SDK's success counts only
+    once published on ``run_events`` (see the module docstring). Off for runners whose
+    Testground counterpart collected no outcomes (``local:exec``): there stdout decides."""
     owed: dict[str, list[tuple[Event, str]]] = field(default_factory=dict)
     """Per group: foreign stdout terminal events whose ``run_events`` twin is not in yet,
     with the instance that logged them."""
 
     @classmethod
-    def for_groups(cls, groups: dict[str, int]) -> OutcomeBook:
-        book = cls()
+    def for_groups(cls, groups: dict[str, int], *, published_only: bool = False) -> OutcomeBook:
+        book = cls(published_only=published_only)
         for group, count in groups.items():
             for index in range(count):
                 key = f"{group}/{index}"
@@ -137,7 +143,7 @@ class OutcomeBook:
             event = fact.event
             if not event.terminal or outcome.unconfirmed is not None:
                 return None
-            if event.kind == "success" and not confirmed:
+            if event.kind == "success" and not confirmed and self.published_only:
                 outcome.unconfirmed = event
                 return None
             outcome.status = "failure" if event.kind == "failure" else event.kind  # type: ignore[assignment]

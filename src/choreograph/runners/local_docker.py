@@ -90,6 +90,8 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 class LocalDockerRunner:
     id = "local:docker"
     config_keys = CONFIG_KEYS
+    published_outcomes_only = True
+    """As Testground's local:docker: a success counts once published on ``run_events``."""
     preferred_sync_port = TESTGROUND_SYNC_PORT
     """The sync service listens on the run's own control gateway, so Testground's port is
     free there unless something holds it on every address; then any port does, and only

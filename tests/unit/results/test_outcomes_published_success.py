@@ -11,7 +11,7 @@ from choreograph.wire.events import Event
 
 
 def _book() -> OutcomeBook:
-    return OutcomeBook.for_groups({"a": 2})
+    return OutcomeBook.for_groups({"a": 2}, published_only=True)
 
 
 def test_a_stdout_only_success_is_a_failure_at_exit() -> None:
