@@ -161,8 +161,9 @@ class _View:
         from choreograph.daemon.schemas import result_from_json
 
         if data.get("type") == "RunFinished":
+            run_seconds = self.live.run_seconds if self.live is not None else None
             self.close()
-            render.outcome_table(result_from_json(data))
+            render.outcome_table(result_from_json(data), run_seconds)
             self.runs += 1
             return
         if self.live is None:

@@ -18,7 +18,7 @@ from .conftest import EXAMPLES, DaemonProcess
 
 _VARYING = [
     (re.compile(r"\d{8}-\d{6}-\w+"), "RUN"),
-    (re.compile(r"in \d+\.\ds"), "in Ns"),
+    (re.compile(r"\b\d+\.\ds\b"), "Ns"),  # durations, the run's own and the build's
     (re.compile(r"^build .*$", re.M), "BUILD"),  # cached or not depends on who built first
 ]
 
