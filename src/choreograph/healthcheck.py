@@ -82,19 +82,19 @@ def _dead_runs_check(fix: bool, runs_dir: Path) -> Check:
 
 async def _docker_check(fix: bool) -> Check:
     from choreograph.containers import client
-    from choreograph.runners import local_docker
+    from choreograph.runners import docker_cleanup
 
     name = "Docker containers and networks of dead runs"
     if client.problems():
         return Check(name, True, "Docker is not running here: nothing to look at")
-    found = await local_docker.dead_runs()
+    found = await docker_cleanup.dead_runs()
     if not found:
         return Check(name, True, "none")
     listing = "; ".join(f"{run_id} ({n} objects)" for run_id, n in sorted(found.items()))
     if not fix:
         return Check(name, False, f"{len(found)} runs: {listing} (remove with --fix)")
-    await local_docker.sweep_dead_runs()
-    left = await local_docker.dead_runs()
+    await docker_cleanup.sweep_dead_runs()
+    left = await docker_cleanup.dead_runs()
     if left:
         return Check(name, False, f"could not remove: {', '.join(sorted(left))}")
     return Check(name, True, f"removed {listing}", fixed=True)

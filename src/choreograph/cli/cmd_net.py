@@ -57,7 +57,7 @@ def terminate(
             soft_wrap=True,
         )
         return
-    from choreograph.runners.local_docker import terminate_all
+    from choreograph.runners.docker_cleanup import terminate_all
 
     removed = asyncio.run(terminate_all())
     render.console.print(f"local:docker: removed {removed} containers and networks")

@@ -101,9 +101,8 @@ async def tasks_page(
     before: str = "",
 ) -> HTMLResponse:
     """The task list: one page, newest first, filtered; its rows refresh by polling."""
-    filters = _filters(state=state, plan=plan, branch=branch, submitter=submitter)
+    filters, tasks = _listed(request, state, plan, branch, submitter, before)
     store = _daemon(request).store
-    tasks = store.page(filters, PER_PAGE, before or None)
     return render(
         request,
         "tasks.html",
@@ -127,9 +126,16 @@ async def task_rows(
     before: str = "",
 ) -> HTMLResponse:
     """The list's rows alone, for the page's poll."""
-    filters = _filters(state=state, plan=plan, branch=branch, submitter=submitter)
-    tasks = _daemon(request).store.page(filters, PER_PAGE, before or None)
+    _, tasks = _listed(request, state, plan, branch, submitter, before)
     return render(request, "_task_rows.html", tasks=tasks)
+
+
+def _listed(
+    request: Request, state: str, plan: str, branch: str, submitter: str, before: str
+) -> tuple[dict[str, str], list[Task]]:
+    """The filters of a task-list request and the page of tasks they select."""
+    filters = _filters(state=state, plan=plan, branch=branch, submitter=submitter)
+    return filters, _daemon(request).store.page(filters, PER_PAGE, before or None)
 
 
 def _task_context(request: Request, task: Task, failed: int) -> dict[str, Any]:

@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import resource
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -43,9 +42,8 @@ from typing import Any
 from choreograph.containers import client, control, instances
 from choreograph.containers.instances import InstanceContainer
 from choreograph.errors import InputError, RunnerError
-from choreograph.net import cleanup
-from choreograph.net.addresses import hostnames, run_tag
-from choreograph.net.host import DEFAULT_MTU, RunNetwork
+from choreograph.net.addresses import hostnames
+from choreograph.net.host import RunNetwork
 from choreograph.net.netns import run_ip
 from choreograph.net.shaping.base import load_backend
 from choreograph.net.sidecar import Sidecar
@@ -54,37 +52,19 @@ from choreograph.plan.spec import RunSpec
 from choreograph.runners import cgroups
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.containment import RunContainment
+from choreograph.runners.docker_cleanup import KEEP_LABEL, remove_run, sweep_dead_runs
+from choreograph.runners.docker_config import CONFIG_KEYS, instance_limits, parse_config
 from choreograph.runners.environment import instance_env, instance_slots
-from choreograph.runners.local_netns import gateway_placement
-from choreograph.runners.resources import ResourceSampler, sample_interval
+from choreograph.runners.local_netns import gateway_placement, tell_instance
+from choreograph.runners.resources import ResourceSampler
 from choreograph.runners.supervise import Launch, Running, Supervisor
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
 
-WHERE = '[runners."local:docker"]'
-CONFIG_KEYS = (
-    "keep_containers",
-    "log_level",
-    "ulimits",
-    "exposed_ports",
-    "additional_hosts",
-    "outcomes_collection_timeout",
-    "no_start",
-    "background",
-    "subnet",
-    "mtu",
-    "shaping",
-    "sample_interval",
-    "start_concurrency",
-)
 DATA_IFNAME = "eth1"
 CONTROL_IFNAME = "eth0"
-TESTGROUND_NOFILE = 1048576
 SYNC_ALIAS_NAME, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
-KEEP_LABEL = "choreograph.keep"
-"""On containers a run keeps (``keep_containers``): no sweep of dead runs removes them."""
 ADOPT_POLL_S = 0.02
 ENGINE_POLL_S = 2.0
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 
 
 class LocalDockerRunner:
@@ -163,21 +143,7 @@ class LocalDockerRunner:
             finally:
                 with contextlib.suppress(Exception):
                     await control.disconnect_hosts(name, config["additional_hosts"])
-                await _remove_run(run_id, name, keep=config["keep_containers"])
-
-
-async def _remove_run(run_id: str, network: str, *, keep: bool) -> None:
-    """Remove the run's containers, then its network. Kept containers (``keep_containers``)
-    are taken off the network, which goes, and stay, labelled as kept: sweeps of dead runs
-    leave them to ``docker rm`` or ``choreo terminate --runner local:docker``."""
-    run = f"{client.RUN_LABEL}={run_id}"
-    if not keep:
-        await client.remove_labelled(run)
-        return
-    kept = await client.labelled("container", run)
-    for cid in kept:
-        await client.docker("network", "disconnect", "--force", network, cid, check=False)
-    await control.remove(network)
+                await remove_run(run_id, name, keep=config["keep_containers"])
 
 
 class _DockerRun:
@@ -249,7 +215,7 @@ class _DockerRun:
             exposed=tuple(self.config["exposed_ports"].values()),
             # Testground's name for the sync service: SDKs that dial it find the gateway.
             extra_hosts=tuple(f"{name}:{gateway}" for name in sorted(alias_hosts)),
-            **_limits(next(g for g in ctx.spec.groups if g.id == slot.group).resources),
+            **instance_limits(next(g for g in ctx.spec.groups if g.id == slot.group).resources),
         )
 
     def _env(self, index: int) -> dict[str, str]:
@@ -284,7 +250,7 @@ class _DockerRun:
             self.network,
             (str(self.network.plan.gateway), ctx.sync_port),
             (ctx.run_id, ctx.spec.plan, ctx.spec.case),
-            lambda index, message: _tell(ctx, self.slots[index].key, message),
+            lambda index, message: tell_instance(ctx, self.slots[index].key, message),
         )
         sampler = ResourceSampler(ctx.run_id, self.config["sample_interval"], ctx.instance_dir)
         launches = [
@@ -344,7 +310,7 @@ class _DockerRun:
             await _isolate(self.network.plan.instances[index].netns)
         except Exception as exc:
             if _alive(pid):  # else the container exited meanwhile: nothing to tell
-                _tell(self.ctx, key, f"data network not attached: {exc}")
+                tell_instance(self.ctx, key, f"data network not attached: {exc}")
             return
         self.pids[key] = pid
         self.cells[key] = await asyncio.to_thread(cgroups.cell_of_process, pid)
@@ -397,150 +363,5 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _limits(resources: Mapping[str, str]) -> dict[str, Any]:
-    where = "[groups.resources]"
-    out: dict[str, Any] = {}
-    if resources.get("memory"):
-        out["memory"] = instances.memory_bytes(resources["memory"], where)
-    if resources.get("cpu"):
-        out["cpus"] = instances.cpus(resources["cpu"], where)
-    return out
-
-
-def parse_config(spec: RunSpec) -> dict[str, Any]:
-    """The run config, checked: every Testground key is honoured or refused with why."""
-    run_config = spec.run_config
-    unknown = sorted(set(run_config) - set(CONFIG_KEYS))
-    if unknown:
-        raise InputError(f"{WHERE}: unknown setting {unknown[0]!r}; expected {CONFIG_KEYS}")
-    mtu = run_config.get("mtu", DEFAULT_MTU)
-    if not isinstance(mtu, int) or not 576 <= mtu <= 65535:
-        raise InputError(f"{WHERE} mtu = {mtu!r}: expected a whole number 576-65535")
-    concurrency = run_config.get("start_concurrency", 8)
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise InputError(f"{WHERE} start_concurrency = {concurrency!r}: expected a number ≥ 1")
-    if run_config.get("background"):
-        raise InputError(
-            f"{WHERE} background = true: Choreograph always collects each container's output "
-            "as it runs (the run folder has it); remove the setting"
-        )
-    return {
-        "keep_containers": _flag(run_config, "keep_containers"),
-        "no_start": _flag(run_config, "no_start"),
-        "log_level": str(run_config.get("log_level", "") or ""),
-        "ulimits": tuple(
-            instances.ulimit_arg(u, f"{WHERE} ulimits")
-            for u in _strings(run_config, "ulimits", default_ulimits())
-        ),
-        "exposed_ports": _ports(run_config.get("exposed_ports", {})),
-        "additional_hosts": list(_strings(run_config, "additional_hosts", ())),
-        "outcomes_collection_timeout": _duration(
-            run_config.get("outcomes_collection_timeout", "45s")
-        ),
-        "subnet": run_config.get("subnet") or None,
-        "mtu": mtu,
-        "shaping": str(run_config.get("shaping", "userspace")),
-        "sample_interval": sample_interval(run_config),
-        "start_concurrency": concurrency,
-    }
-
-
-def default_ulimits() -> tuple[str, ...]:
-    """Testground's ``nofile=1048576:1048576``, lowered to this host's hard limit when that
-    is smaller: a container may not raise a limit above its engine's (runc fails to start
-    it), and an engine started by hand often has a low one (20,000 here)."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nofile = TESTGROUND_NOFILE if hard == resource.RLIM_INFINITY else min(TESTGROUND_NOFILE, hard)
-    return (f"nofile={nofile}:{nofile}",)
-
-
-def _flag(config: Mapping[str, Any], key: str) -> bool:
-    value = config.get(key, False)
-    if not isinstance(value, bool):
-        raise InputError(f"{WHERE} {key} = {value!r}: expected true or false")
-    return value
-
-
-def _strings(config: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = config.get(key, list(default))
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError(f"{WHERE} {key} = {value!r}: expected a list of strings")
-    return tuple(v.strip() for v in value if v.strip())
-
-
-def _ports(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise InputError(f'{WHERE} exposed_ports = {value!r}: expected a table (pprof = "6060")')
-    out = {}
-    for name, port in value.items():
-        text = str(port).strip()
-        if not re.fullmatch(r"\d{1,5}(/(tcp|udp))?", text) or not str(name).strip():
-            raise InputError(
-                f'{WHERE} exposed_ports.{name} = {port!r}: expected a port such as "6060"'
-            )
-        out[str(name)] = text
-    return out
-
-
-def _duration(value: object) -> float:
-    """Seconds of a Go-style duration (``45s``, ``2m``, ``500ms``) or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    found = _DURATION.match(str(value).strip())
-    if not found:
-        raise InputError(
-            f"{WHERE} outcomes_collection_timeout = {value!r}: expected a duration such as 45s"
-        )
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[found.group(2)]
-    return float(found.group(1)) * scale
-
-
-async def dead_runs() -> dict[str, int]:
-    """Run id → how many containers and networks it left, for runs whose owner is gone
-    (a crashed ``choreo``): a run is alive while its network lock is held (net/cleanup)."""
-    found: dict[str, int] = {}
-    for kind in ("container", "network"):
-        for item in await client.inspect(kind, await client.labelled(kind, client.RUN_LABEL)):
-            labels = (item.get("Config") or {}).get("Labels") or item.get("Labels") or {}
-            run = labels.get(client.RUN_LABEL)
-            if labels.get(KEEP_LABEL) == "true":
-                continue
-            if run and not cleanup.is_live(run_tag(run)):
-                found[run] = found.get(run, 0) + 1
-    return found
-
-
-async def sweep_dead_runs() -> int:
-    """Remove what dead runs left in Docker; how many objects went."""
-    removed = 0
-    for run in sorted(await dead_runs()):
-        label = f"{client.RUN_LABEL}={run}"
-        kept = set(await client.labelled("container", f"{KEEP_LABEL}=true"))
-        doomed = [c for c in await client.labelled("container", label) if c not in kept]
-        if doomed:
-            await client.docker("rm", "-f", "-v", *doomed, check=False)
-        networks = await client.labelled("network", label)
-        for net in networks:  # kept containers still on it are taken off first
-            for cid in kept:
-                await client.docker("network", "disconnect", "--force", net, cid, check=False)
-        if networks:
-            await client.docker("network", "rm", *networks, check=False)
-        removed += len(doomed) + len(networks)
-    return removed
-
-
-async def terminate_all() -> int:
-    """Remove every Choreograph container and network, live runs' included (Testground's
-    ``terminate``: stop everything this runner started); how many objects went."""
-    return await client.remove_labelled(client.RUN_LABEL)
-
-
 def _note(ctx: RunContext, message: str) -> None:
     ctx.report(RunnerNote(message=message, at=time.time()))
-
-
-def _tell(ctx: RunContext, key: str, message: str) -> None:
-    path = ctx.instance_dir(key) / "run.err"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as err:
-        err.write(f"choreograph sidecar {time.strftime('%H:%M:%S')}: {message}\n")

@@ -119,7 +119,7 @@ class LocalNetnsRunner:
             network,
             ("127.0.0.1" if rootless else str(plan.gateway), ctx.sync_port),
             (ctx.run_id, spec.plan, spec.case),
-            lambda index, message: _tell(ctx, slots[index].key, message),
+            lambda index, message: tell_instance(ctx, slots[index].key, message),
         )
         sampler = ResourceSampler(ctx.run_id, config["sample_interval"], ctx.instance_dir)
         with RunContainment(ctx.run_id) as containment:
@@ -230,9 +230,7 @@ def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
     mode = str(run_config.get("launcher", "fork"))
     if mode not in LAUNCHERS:
         raise InputError(f"{where} launcher = {mode!r}: expected one of {LAUNCHERS}")
-    mtu = run_config.get("mtu", DEFAULT_MTU)
-    if not isinstance(mtu, int) or not 576 <= mtu <= 65535:
-        raise InputError(f"{where} mtu = {mtu!r}: expected a whole number 576-65535")
+    mtu = checked_mtu(run_config, where)
     return {
         "subnet": run_config.get("subnet") or None,
         "mtu": mtu,
@@ -251,7 +249,15 @@ def _network_options(config: Mapping[str, Any], run_dir: Path) -> dict[str, Any]
     }
 
 
-def _tell(ctx: RunContext, key: str, message: str) -> None:
+def checked_mtu(run_config: Mapping[str, Any], where: str) -> int:
+    """The data interfaces' MTU of a run config (default 1500), checked."""
+    mtu = run_config.get("mtu", DEFAULT_MTU)
+    if not isinstance(mtu, int) or not 576 <= mtu <= 65535:
+        raise InputError(f"{where} mtu = {mtu!r}: expected a whole number 576-65535")
+    return mtu
+
+
+def tell_instance(ctx: RunContext, key: str, message: str) -> None:
     """Append a sidecar message to the instance's ``run.err``, where its user looks."""
     path = ctx.instance_dir(key) / "run.err"
     path.parent.mkdir(parents=True, exist_ok=True)
