@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from choreograph.cli import durations
 from choreograph.cli.reporting import reported
 from choreograph.config import load_settings
 
@@ -30,6 +31,14 @@ def daemon(
             help="At most N queued tasks per branch; a newer one supersedes the oldest.",
         ),
     ] = 0,
+    branch_settle: Annotated[
+        float,
+        durations.option(
+            "--branch-settle",
+            help="Hold tasks on a branch this long before starting one (a newer one"
+            " can supersede it meanwhile): 1s.",
+        ),
+    ] = 0.0,
     max_upload_mib: Annotated[
         float, typer.Option("--max-upload-mib", help="Largest request (uploads), MiB.")
     ] = 200.0,
@@ -51,7 +60,14 @@ def daemon(
     for chatty in ("websockets", "choreograph.sync_service"):  # per run, not per task
         logging.getLogger(chatty).setLevel(logging.WARNING)
     config = DaemonConfig(
-        listen, workers, tokens_file, branch_limit, max_upload_mib, keep_days, keep_gib
+        listen,
+        workers,
+        tokens_file,
+        branch_limit,
+        max_upload_mib,
+        keep_days,
+        keep_gib,
+        branch_settle,
     )
     with reported():
         settings = load_settings()

@@ -2,6 +2,12 @@
 each through :func:`choreograph.engine.execute` (or the build path of ``choreo build``),
 its progress appended to the task's event log.
 
+Tasks that carry a branch can be held for ``branch_settle_s`` after they are submitted
+before a worker takes them, so a burst of submissions for one branch (CI pushing twice)
+keeps only the newest under a branch limit. Testground's scheduler behaved so because its
+workers polled the queue once a second; its CI scripts (``19_limit_runs_per_branch``)
+rely on it, so ``testground daemon`` settles branch tasks for 1 s.
+
 State lives in the store, not here: a task is taken by turning it ``processing`` in one
 transaction, so a daemon that dies leaves a trace the next one reads on start
 (:meth:`Scheduler.recover`). Canceling a queued task is a state change; canceling a
@@ -12,8 +18,10 @@ get their grace period and its run folder says why it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from choreograph import exits
@@ -49,9 +57,11 @@ class Scheduler:
         tasks_dir: Path,
         workers: int = 1,
         branch_limit: int = 0,
+        branch_settle_s: float = 0.0,
     ) -> None:
         self.store, self.settings, self.tasks_dir = store, settings, tasks_dir
         self.workers, self.branch_limit = max(1, workers), branch_limit
+        self.branch_settle_s = max(0.0, branch_settle_s)
         self._running: dict[str, StopRequest] = {}
         self._wake = asyncio.Event()
 
@@ -68,11 +78,12 @@ class Scheduler:
 
     def submitted(self, task: Task) -> list[str]:
         """Wake the workers; with a branch limit, cancel the oldest queued tasks of the
-        task's branch beyond it (``superseded``). Returns the ids superseded."""
+        task's repository and branch beyond it (``superseded``). Returns the ids
+        superseded."""
         superseded: list[str] = []
-        branch = task.metadata.branch
+        branch, repo = task.metadata.branch, task.metadata.repo
         if self.branch_limit > 0 and branch:
-            queued = self.store.queued_on_branch(branch)
+            queued = self.store.queued_on_branch(branch, repo)
             for old in queued[: max(0, len(queued) - self.branch_limit)]:
                 reason = f"superseded by {task.id} (branch {branch})"
                 if self.store.finish(old, "canceled", "canceled", 1, reason, ("scheduled",)):
@@ -98,14 +109,31 @@ class Scheduler:
         """Run tasks until cancelled; running tasks are stopped with the daemon."""
         async with asyncio.TaskGroup() as tg:
             while True:
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._until_settled())
                 self._wake.clear()
                 while len(self._running) < self.workers:
-                    task = self.store.next_scheduled()
+                    task = self.store.next_scheduled(self._settled_before())
                     if task is None:
                         break
                     self._running[task.id] = StopRequest()
                     tg.create_task(self._work(task))
+
+    def _settled_before(self) -> str | None:
+        """Branch tasks submitted after this time are still settling (None: no settling)."""
+        if not self.branch_settle_s:
+            return None
+        return (datetime.now(UTC) - timedelta(seconds=self.branch_settle_s)).isoformat()
+
+    def _until_settled(self) -> float | None:
+        """Seconds until the oldest settling task may start (None: nothing to wait for)."""
+        if not self.branch_settle_s or len(self._running) >= self.workers:
+            return None
+        created = self.store.oldest_settling()
+        if created is None:
+            return None
+        ready = datetime.fromisoformat(created) + timedelta(seconds=self.branch_settle_s)
+        return max(0.01, (ready - datetime.now(UTC)).total_seconds())
 
     async def _work(self, task: Task) -> None:
         stop = self._running[task.id]

@@ -38,6 +38,7 @@ class DaemonConfig:
     max_upload_mib: float = 200.0
     keep_days: float | None = None
     keep_gib: float | None = None
+    branch_settle_s: float = 0.0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -55,7 +56,14 @@ def build(settings: Settings, config: DaemonConfig) -> tuple[Daemon, str, int]:
     check_listen(host, tokens)
     root = settings.home / "daemon"
     store = TaskStore(root / "tasks.sqlite")
-    scheduler = Scheduler(store, settings, root / "tasks", config.workers, config.branch_limit)
+    scheduler = Scheduler(
+        store,
+        settings,
+        root / "tasks",
+        config.workers,
+        config.branch_limit,
+        config.branch_settle_s,
+    )
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     daemon = Daemon(settings, store, scheduler, tokens, int(config.max_upload_mib * MIB))
     return daemon, host, port

@@ -139,11 +139,17 @@ class TaskStore:
             rows = db.execute(sql, (*args, limit)).fetchall()
         return [_task(row) for row in rows]
 
-    def next_scheduled(self) -> Task | None:
-        """The oldest scheduled task, now ``processing`` (taken in one transaction)."""
+    def next_scheduled(self, settled_before: str | None = None) -> Task | None:
+        """The oldest scheduled task, now ``processing`` (taken in one transaction).
+        With ``settled_before`` (a :func:`now` time), tasks on a branch submitted after
+        it are left queued: they are still settling (see ``Scheduler``)."""
+        where, args = "state = 'scheduled'", []
+        if settled_before is not None:
+            where += " AND (branch = '' OR created <= ?)"
+            args.append(settled_before)
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM tasks WHERE state = 'scheduled' ORDER BY seq LIMIT 1"
+                f"SELECT * FROM tasks WHERE {where} ORDER BY seq LIMIT 1", args
             ).fetchone()
             if row is None:
                 return None
@@ -154,14 +160,24 @@ class TaskStore:
         task = _task(row)
         return task.model_copy(update={"state": "processing"})
 
-    def queued_on_branch(self, branch: str) -> list[str]:
-        """Ids of the scheduled tasks of ``branch``, oldest first."""
+    def queued_on_branch(self, branch: str, repo: str = "") -> list[str]:
+        """Ids of the scheduled tasks of ``branch`` of ``repo``, oldest first."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id FROM tasks WHERE branch = ? AND state = 'scheduled' ORDER BY seq",
-                (branch,),
+                "SELECT id FROM tasks WHERE branch = ? AND repo = ? AND state = 'scheduled'"
+                " ORDER BY seq",
+                (branch, repo),
             ).fetchall()
         return [row["id"] for row in rows]
+
+    def oldest_settling(self) -> str | None:
+        """When the oldest scheduled task on a branch was submitted (a :func:`now` time)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT created FROM tasks WHERE state = 'scheduled' AND branch != ''"
+                " ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else str(row["created"])
 
     def set_run(self, task_id: str, run_id: str) -> None:
         with self._connect() as db:

@@ -152,3 +152,42 @@ async def test_recover_cancels_what_a_dead_daemon_ran(tmp_path: Path) -> None:
     assert scheduler.recover() == ["was-running"]
     assert _state(scheduler, "was-running") == ("canceled", "canceled", "daemon restart")
     assert _state(scheduler, "queued")[0] == "scheduled"
+
+
+async def test_branch_settle_lets_a_newer_task_supersede(
+    tmp_path: Path, serving: list[asyncio.Task[None]]
+) -> None:
+    """Testground's rule as its scripts see it: two submissions for one branch in quick
+    succession with an idle worker, and only the second runs."""
+    store = TaskStore(tmp_path / "tasks.sqlite")
+    scheduler = Scheduler(store, Settings(home=tmp_path), tmp_path / "tasks", 1, 1, 0.3)
+    fake = FakeEngine()
+    scheduler._execute = fake  # type: ignore[method-assign]
+    serving.append(asyncio.create_task(scheduler.serve()))
+    _submit(scheduler, "first", branch="b1")
+    await asyncio.sleep(0.05)
+    assert fake.started == []  # still settling
+    _submit(scheduler, "unbranched")
+    await _until(lambda: fake.started == ["unbranched"])  # not held back
+    fake.release("unbranched")
+    _submit(scheduler, "second", branch="b1")
+    assert _state(scheduler, "first")[:2] == ("canceled", "canceled")
+    await _until(lambda: fake.started == ["unbranched", "second"])
+    fake.release("second")
+    await _until(lambda: _state(scheduler, "second")[0] == "complete")
+
+
+async def test_branch_limit_keys_by_repository(
+    tmp_path: Path, serving: list[asyncio.Task[None]]
+) -> None:
+    scheduler, fake = _make(tmp_path, branch_limit=1)
+    _submit(scheduler, "busy")
+    serving.append(asyncio.create_task(scheduler.serve()))
+    await _until(lambda: fake.started == ["busy"])
+    for task_id, repo in (("r1", "repo1"), ("r2", "repo2")):
+        request = TaskRequest(case="c", metadata=Metadata(branch="main", repo=repo))
+        scheduler.store.add(task_id, request, "p", "c", "local")
+        task = scheduler.store.get(task_id)
+        assert task is not None
+        scheduler.submitted(task)
+    assert _state(scheduler, "r1")[0] == _state(scheduler, "r2")[0] == "scheduled"

@@ -15,6 +15,9 @@ from choreograph.cli.reporting import reported
 from choreograph.cli.testground import lines, session
 from choreograph.cli.testground.config import served_listen
 
+BRANCH_SETTLE_S = 1.0
+"""Testground's idle workers slept a second between looks at the queue (supervisor.go)."""
+
 
 def daemon() -> None:
     """start a long-running daemon (Choreograph's, set up by .env.toml)"""
@@ -28,8 +31,12 @@ def daemon() -> None:
         os.environ["CHOREO_DAEMON_TOKENS"] = ",".join(named)
     lines.info("listen and serve", addr=listen)
     # Testground's queue keeps one queued task per repo and branch: a new one cancels
-    # the queued ones (task.Queue.PushUniqueByBranch); Choreograph's keys by branch.
-    cmd_daemon.daemon(listen=listen, workers=env.workers, branch_limit=1)
+    # the queued ones (task.Queue.PushUniqueByBranch). Its workers polled the queue once
+    # a second, so a task stayed queued long enough to be superseded by a second one
+    # sent right after it; scripts rely on that (19_limit_runs_per_branch).
+    cmd_daemon.daemon(
+        listen=listen, workers=env.workers, branch_limit=1, branch_settle=BRANCH_SETTLE_S
+    )
 
 
 def healthcheck(
