@@ -36,7 +36,7 @@ from choreograph.run_events import RunEventsFollower
 from choreograph.runners.base import Placement, RunContext, Runner, placement
 from choreograph.runners.sync_alias import parse_alias
 from choreograph.sync_service import SyncService
-from choreograph.wire.topics import run_events_key
+from choreograph.wire.topics import run_events_key, state_key
 
 
 class StopRequest:
@@ -247,6 +247,14 @@ async def _run(
             helpers = [
                 tg.create_task(follower.follow(decide)),
                 tg.create_task(_stop_after(options.timeout_s, stop)),
+                tg.create_task(
+                    _pulse(
+                        service,
+                        options.timeout_s,
+                        state_key(run_id, spec.plan, spec.case, ""),
+                        sink,
+                    )
+                ),
                 tg.create_task(_mark_stopped(stop, book, sink)),
             ]
             try:
@@ -404,6 +412,24 @@ def _final_fields(result: RunResult) -> dict[str, Any]:
 async def _stop_after(seconds: float, stop: StopRequest) -> None:
     await asyncio.sleep(seconds)
     stop.request(f"timeout after {seconds:g}s")
+
+
+PULSE_S = 1.0
+
+
+async def _pulse(
+    service: SyncService, timeout_s: float, states: str, sink: progress.ProgressSink
+) -> None:
+    """A :class:`~choreograph.progress.RunPulse` a second: time left, barriers waited on
+    (named as the plan names them: ``states``, the run's key prefix, taken off)."""
+    began = time.monotonic()
+    while True:
+        await asyncio.sleep(PULSE_S)
+        waits = tuple(
+            (name.removeprefix(states), count, target, waiting)
+            for name, count, target, waiting in service.waits(progress.PULSE_WAITS)
+        )
+        sink(progress.RunPulse(round(time.monotonic() - began, 1), timeout_s, waits))
 
 
 async def _mark_stopped(stop: StopRequest, book: OutcomeBook, sink: progress.ProgressSink) -> None:

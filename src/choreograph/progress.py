@@ -78,6 +78,24 @@ class RunWarning:
     text: str
 
 
+@dataclass(frozen=True)
+class RunPulse:
+    """Every second while instances run: time used and left before the run's timeout,
+    and the barriers instances are waiting on, so a large run that hangs shows where.
+
+    ``waits``: ``(state, signalled, target, waiting)`` per barrier target being waited on,
+    most waiters first (at most :data:`PULSE_WAITS`): ``signalled`` instances have reached
+    ``state`` and ``waiting`` barriers wait for it to reach ``target``."""
+
+    elapsed_s: float
+    timeout_s: float
+    waits: tuple[tuple[str, int, int, int], ...] = ()
+
+
+PULSE_WAITS = 5
+"""Barriers a pulse names: enough to see a stuck one among a few concurrent phases."""
+
+
 ProgressEvent = (
     RunnerStatus
     | RunStarted
@@ -88,6 +106,7 @@ ProgressEvent = (
     | RunStopping
     | Message
     | RunWarning
+    | RunPulse
 )
 ProgressSink = Callable[[ProgressEvent], None]
 
@@ -108,6 +127,7 @@ _TYPES: dict[str, type[ProgressEvent]] = {
         RunStopping,
         Message,
         RunWarning,
+        RunPulse,
     )
 }
 
@@ -137,6 +157,6 @@ def from_json(data: dict[str, Any]) -> ProgressEvent:
         if f.type == "Path":
             value = Path(value)
         elif str(f.type).startswith("tuple"):
-            value = tuple(value)
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         values[f.name] = value
     return cls(**values)

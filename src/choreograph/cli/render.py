@@ -24,12 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from choreograph import progress
+from choreograph.cli.render_status import Tally, plain, status_lines
 from choreograph.engine import RunResult
 
 PIPE_WIDTH = 1_000_000
@@ -70,10 +71,16 @@ class LiveProgress:
     Instances that end the same way (same status, error and traceback) print it once;
     the others are counted and listed when the progress ends (``× 30``)."""  # noqa: RUF002
 
+    PLAIN_STATUS_EVERY_S = 30.0
+    """Where output is not a terminal (CI logs), the status is printed this often."""
+
     def __init__(self, show_messages: bool = False) -> None:
         self.total = 0
         self.started = 0
         self.counts = {"success": 0, "failure": 0, "crash": 0, "stopped": 0}
+        self.groups: dict[str, Tally] = {}
+        self.pulse: progress.RunPulse | None = None
+        self._printed_at = 0.0
         self.show_messages = show_messages
         self._live: Live | None = None
         self._run_started: float | None = None
@@ -117,27 +124,18 @@ class LiveProgress:
                 )
         self._problems.clear()
 
-    def _status(self) -> Text:
-        done = sum(self.counts.values())
-        c = self.counts
-        return Text.assemble(
-            ("running ", "bold"),
-            f"{self.started - done}",
-            "  started ",
-            f"{self.started}/{self.total}",
-            ("  ok ", "green"),
-            str(c["success"]),
-            ("  failed ", "red"),
-            str(c["failure"]),
-            ("  crashed ", "bold red"),
-            str(c["crash"]),
-            ("  stopped ", "yellow"),
-            str(c["stopped"]),
-        )
+    def _status(self) -> Group:
+        return Group(*status_lines(self.groups, self.pulse))
+
+    def _tally(self, key: str) -> Tally:
+        group = key.rpartition("/")[0] or key
+        return self.groups.setdefault(group, Tally())
 
     def __call__(self, event: progress.ProgressEvent) -> None:
         if isinstance(event, progress.RunStarted):
             self.total = sum(event.groups.values())
+            self.groups = {name: Tally(total=count) for name, count in event.groups.items()}
+            self.pulse = None
             self._run_started, self._run_ended = time.monotonic(), None
             console.print(
                 Text.assemble(
@@ -159,8 +157,11 @@ class LiveProgress:
             console.print(Text(f"{event.builder}: {event.line}", style="dim"), soft_wrap=True)
         elif isinstance(event, progress.InstanceStarted):
             self.started += 1
+            self._tally(event.key).started += 1
         elif isinstance(event, progress.InstanceFinished):
             self.counts[event.status] = self.counts.get(event.status, 0) + 1
+            ended = self._tally(event.key).ended
+            ended[event.status] = ended.get(event.status, 0) + 1
             if event.status in ("failure", "crash") and self._first(event):
                 # soft_wrap: a plan's own lines (a panic, a stack) are kept whole.
                 console.print(
@@ -180,8 +181,18 @@ class LiveProgress:
             warn(event.text)
         elif isinstance(event, progress.RunnerStatus):
             console.print(Text(event.text, style="dim"), soft_wrap=True)
+        elif isinstance(event, progress.RunPulse):
+            self._pulsed(event)
         if self._live is not None:
             self._live.update(self._status())
+
+    def _pulsed(self, pulse: progress.RunPulse) -> None:
+        """Keep the pulse for the live status; without a live status (a CI log), print
+        the status every :attr:`PLAIN_STATUS_EVERY_S`, so a hang shows where it waits."""
+        self.pulse = pulse
+        if self._live is None and pulse.elapsed_s - self._printed_at >= self.PLAIN_STATUS_EVERY_S:
+            self._printed_at = pulse.elapsed_s
+            console.print(plain(status_lines(self.groups, pulse)), soft_wrap=True)
 
     def _first(self, event: progress.InstanceFinished) -> bool:
         """True the first time an instance ends this way; later twins are only counted."""

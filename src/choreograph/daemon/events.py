@@ -13,6 +13,10 @@ from typing import IO, Any
 
 from choreograph import progress
 
+PULSE_EVERY_S = 5.0
+"""Pulses kept in the log: one in five of the engine's once-a-second pulses is enough
+for a remote client's status line, and keeps an hour's task log to ~700 pulse lines."""
+
 
 class EventLog:
     """A progress sink appending to ``path``; close it when the task ends."""
@@ -21,8 +25,13 @@ class EventLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8")
         self.count = 0
+        self._pulsed_at = -PULSE_EVERY_S
 
     def __call__(self, event: progress.ProgressEvent) -> None:
+        if isinstance(event, progress.RunPulse):
+            if 0 <= event.elapsed_s - self._pulsed_at < PULSE_EVERY_S:
+                return
+            self._pulsed_at = event.elapsed_s
         self.record(progress.to_json(event))
 
     def record(self, data: dict[str, Any]) -> None:

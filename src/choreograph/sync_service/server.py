@@ -239,6 +239,11 @@ class SyncService:
             raise ValueError(f"barrier target must be >= 0, got {target}")
         await self._states.get(state).wait(target)
 
+    def waits(self, limit: int = 5) -> list[tuple[str, int, int, int]]:
+        """The barriers being waited on, most waiters first: ``(state, signalled so far,
+        target, barriers waiting)`` (see :meth:`States.waits`)."""
+        return self._states.waits(limit)
+
     def refusals(self) -> list[str]:
         """Warning lines about publishes this service refused because its history budget was
         full (how many, how many bytes, which topics, how to raise it): empty when none was,

@@ -64,6 +64,10 @@ class State:
     def waiting(self) -> int:
         return sum(len(bucket) for bucket in self._waiters.values())
 
+    def targets(self) -> list[tuple[int, int]]:
+        """``(target, barriers waiting for it)`` for every target someone waits on."""
+        return [(target, len(bucket)) for target, bucket in self._waiters.items() if bucket]
+
     def close(self) -> None:
         """Fail every waiting barrier: once the service stops, no signal can reach them."""
         self._closed = True
@@ -97,6 +101,18 @@ class States:
         states, self._states = self._states, {}
         for state in states.values():
             state.close()
+
+    def waits(self, limit: int) -> list[tuple[str, int, int, int]]:
+        """``(state, count, target, waiting)`` for the ``limit`` most waited-on barrier
+        targets: what a hung run is stuck on."""
+        rows = [
+            (state.name, state.count, target, waiting)
+            for state in self._states.values()
+            if state.waiting
+            for target, waiting in state.targets()
+        ]
+        rows.sort(key=lambda row: (-row[3], row[0], row[2]))
+        return rows[:limit]
 
     def statistics(self) -> dict[str, int]:
         return {

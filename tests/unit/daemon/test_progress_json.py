@@ -19,6 +19,7 @@ EVENTS: list[progress.ProgressEvent] = [
     progress.RunStopping("timeout"),
     progress.Message("single/0", "hello"),
     progress.RunWarning("careful"),
+    progress.RunPulse(12.0, 600.0, (("ready", 3, 4, 3), ("done", 0, 4, 1))),
 ]
 
 
@@ -32,3 +33,15 @@ def test_round_trip(event: progress.ProgressEvent) -> None:
 def test_unknown_type() -> None:
     with pytest.raises(ValueError, match="unknown progress event"):
         progress.from_json({"type": "Nope"})
+
+
+def test_event_log_keeps_one_pulse_in_five_seconds(tmp_path: Path) -> None:
+    from choreograph.daemon.events import EventLog, EventReader
+
+    log = EventLog(tmp_path / "events.jsonl")
+    for second in range(1, 12):
+        log(progress.RunPulse(float(second), 60.0))
+    log(progress.RunPulse(1.0, 60.0))  # the next run of the task starts its clock again
+    log.close()
+    kept = [e["elapsed_s"] for e in EventReader(tmp_path / "events.jsonl").poll()]
+    assert kept == [1.0, 6.0, 11.0, 1.0]

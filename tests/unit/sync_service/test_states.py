@@ -94,3 +94,20 @@ def test_registry_creates_each_state_once_and_counts():
     states.get("a").signal_entry()
     states.get("b")
     assert states.statistics() == {"states": 2, "waiting_barriers": 0}
+
+
+async def test_waits_names_the_barriers_most_waited_on():
+    states = States()
+    states.get("ready").signal_entry()
+    waiters = [asyncio.ensure_future(states.get("ready").wait(3)) for _ in range(2)]
+    waiters.append(asyncio.ensure_future(states.get("done").wait(1)))
+    await asyncio.sleep(0)
+    assert states.waits(5) == [("ready", 1, 3, 2), ("done", 0, 1, 1)]
+    assert states.waits(1) == [("ready", 1, 3, 2)]
+    states.get("ready").signal_entry()
+    states.get("ready").signal_entry()
+    await asyncio.sleep(0)
+    assert states.waits(5) == [("done", 0, 1, 1)]
+    waiters[2].cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert states.waits(5) == []

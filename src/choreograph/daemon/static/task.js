@@ -92,6 +92,15 @@
       case "RunStopping":
         byId("runner-status").textContent = "stopping: " + event.reason;
         break;
+      case "RunPulse": {
+        // Time left and the barriers instances wait on: where a large run hangs.
+        const left = Math.max(0, event.timeout_s - event.elapsed_s);
+        const waits = event.waits.map((w) => "waiting on '" + w[0] + "': " + w[1] + "/" +
+          w[2] + " arrived, " + w[3] + " waiting");
+        byId("pulse").textContent = ["elapsed " + Math.floor(event.elapsed_s) + " s, timeout in " +
+          Math.floor(left) + " s"].concat(waits).join("\n");
+        break;
+      }
       default:
         break;
     }
