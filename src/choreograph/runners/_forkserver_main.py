@@ -3,8 +3,11 @@
 Started by :mod:`choreograph.runners.forkserver` as
 ``python -m choreograph.runners._forkserver_main FD MODULE…``. A fresh interpreter that
 imports asyncio and websockets costs ~120 ms of CPU here; a fork of one that already has
-them costs ~2 ms and shares their memory. Stdlib only, single-threaded (forking a
-threaded process is unsafe), so the children start clean.
+them costs ~2 ms and shares their memory. The preloaded objects are frozen out of the
+garbage collector (``gc.freeze``) before each fork: a child's collections would otherwise
+walk them and copy every page they sit on (an idle Python instance measured 7.6 MB PSS
+without it, 6.6 MB with it, 200 instances of a plan waiting on a barrier). Stdlib only,
+single-threaded (forking a threaded process is unsafe), so the children start clean.
 
 Wire: one SOCK_SEQPACKET socket. In: ``{"id"}`` with three file descriptors: stdout,
 stderr, and a memfd holding the request ``{"id", "argv", "env", "cwd", "join"}`` (a memfd
@@ -19,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -107,6 +111,8 @@ def main() -> None:
     for name in sys.argv[2:]:
         with contextlib.suppress(Exception):  # a failed preload only costs speed
             importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -132,6 +138,7 @@ def main() -> None:
                     continue
                 sys.stdout.flush()
                 sys.stderr.flush()
+                gc.freeze()  # what this server made since: out of the children's collections
                 try:
                     pid = os.fork()
                 except OSError as exc:

@@ -92,3 +92,19 @@ async def test_spawn_after_close_is_an_error(tmp_path: Path) -> None:
         pass
     with pytest.raises(RunnerError):
         await server.spawn("g/0", (sys.executable, "x.py"), {}, str(tmp_path))
+
+
+async def test_preloaded_objects_are_frozen_out_of_the_childrens_collections(
+    tmp_path: Path,
+) -> None:
+    """A collection in an instance must not walk (and so copy) the server's preloaded
+    objects: they are in the permanent generation before each fork."""
+    script = tmp_path / "frozen.py"
+    script.write_text("import gc, json\nprint('frozen', gc.get_freeze_count() > 1000)\n")
+    async with ForkServer(preload=("json", "asyncio")) as server:
+        sup = Supervisor(lambda f: None, server)
+        code = await sup.run_instance(
+            "g/0", (sys.executable, str(script)), {}, str(tmp_path), tmp_path / "0"
+        )
+    assert code == 0
+    assert (tmp_path / "0" / "run.out").read_text() == "frozen True\n"
