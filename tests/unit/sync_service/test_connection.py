@@ -12,6 +12,9 @@ import asyncio
 import gc
 import warnings
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+
+import pytest
 
 from choreograph.sync_service.connection import Connection, Tally
 from choreograph.sync_service.states import States
@@ -22,6 +25,8 @@ class VanishingPeer:
     """A websocket whose frames were all received, followed by its close."""
 
     remote_address = ("10.0.0.7", 40000)
+    # As if an extension were negotiated: the connection then sends through send().
+    protocol = SimpleNamespace(extensions=["permessage-deflate"])
 
     def __init__(self, frames: list[str]) -> None:
         self._frames = frames
@@ -80,3 +85,14 @@ async def test_the_connection_keeps_one_origin_string_for_all_it_publishes():
     entries = topics.get("t")._log
     assert [e.origin for e in entries] == ["10.0.0.7"] * 3
     assert entries[0].origin is entries[1].origin is entries[2].origin is connection.host
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70_000])
+def test_text_frame_is_the_frame_websockets_writes(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from choreograph.sync_service.connection import text_frame
+
+    text = "x" * size
+    expected = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    assert text_frame(text) == expected
