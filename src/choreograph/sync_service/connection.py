@@ -146,7 +146,8 @@ class Connection:
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue(send_queue_frames)
         # Frames are written here only when no extension (compression) was negotiated.
         self._direct = not ws.protocol.extensions
-        self._ops: dict[str, asyncio.Task[None]] = {}
+        self._ops: dict[str, asyncio.Future[None]] = {}
+        """Active subscriptions (tasks) and barriers (futures) by request id."""
         self._tg: asyncio.TaskGroup | None = None
         address = ws.remote_address
         self.peer = _describe(address)
@@ -170,6 +171,9 @@ class Connection:
             log.exception("connection %s failed", self.peer)
         finally:
             self._tg = None
+            for op in list(self._ops.values()):
+                if not isinstance(op, asyncio.Task):  # a barrier's future: withdraw it
+                    op.cancel()
             self._refusals.close()
 
     def abort(self) -> None:
@@ -213,10 +217,7 @@ class Connection:
                 return self._refuse(rid, f"publish.payload: cannot be sent on as JSON: {exc}")
             return publish_response(rid, seq)
         if isinstance(op, Barrier):
-            state = self._states.get(op.state)
-            if state.count >= op.target:
-                return ok_response(rid)
-            return self._start(rid, self._barrier, state, op.target)
+            return self._barrier(rid, self._states.get(op.state), op.target)
         if isinstance(op, Subscribe):
             return self._start(rid, self._subscription, self._topics.get(op.topic))
         self._cancel(rid)
@@ -253,7 +254,7 @@ class Connection:
         task.add_done_callback(functools.partial(self._forget, rid))
         return None
 
-    def _forget(self, rid: str, task: asyncio.Task[None]) -> None:
+    def _forget(self, rid: str, task: asyncio.Future[None]) -> None:
         # Identity check: after a cancel, a new request may already reuse the id.
         if self._ops.get(rid) is task:
             del self._ops[rid]
@@ -267,15 +268,32 @@ class Connection:
             return
         task.cancel()
 
-    async def _barrier(self, rid: str, state: State, target: int) -> None:
+    def _barrier(self, rid: str, state: State, target: int) -> str | None:
+        """Answer at once if the state is at ``target``, else when it gets there: a
+        callback on the state's future, not a task (see :meth:`State.waiter`)."""
+        if rid in self._ops:
+            return self._refuse(rid, f"id {rid!r} is already in use by an active request")
+        waiter = state.waiter(target)
+        if waiter is None:
+            return ok_response(rid)
+        self._ops[rid] = waiter
+        waiter.add_done_callback(functools.partial(self._barrier_done, rid))
+        return None
+
+    def _barrier_done(self, rid: str, waiter: asyncio.Future[None]) -> None:
+        self._forget(rid, waiter)
+        if waiter.cancelled():
+            return  # cancelled by the peer, or the connection ended: nobody to answer
+        exc = waiter.exception()
+        answer = ok_response(rid) if exc is None else error_response(rid, str(exc))
+        if self._emit(answer):
+            return
         try:
-            await state.wait(target)
-        except SyncError as exc:
-            answer = error_response(rid, str(exc))
-        else:
-            answer = ok_response(rid)
-        if not self._emit(answer):
-            await self._out.put(answer)
+            self._out.put_nowait(answer)
+        except asyncio.QueueFull:
+            if self._tg is not None:  # wait for room, as a subscription would
+                with contextlib.suppress(RuntimeError):  # the group is closing: peer gone
+                    self._tg.create_task(self._out.put(answer))
 
     async def _subscription(self, rid: str, topic: Topic) -> None:
         head = subscribe_response_head(rid)

@@ -35,27 +35,42 @@ class State:
                     waiter.set_result(None)
         return self.count
 
+    def waiter(self, target: int) -> asyncio.Future[None] | None:
+        """A future done when the counter reaches ``target`` (None: it already has); it
+        fails with :class:`SyncError` if the service stops first. Cancelling it withdraws
+        it. For callers that want a callback rather than a task per barrier: the service
+        answers a thousand barriers released by one signal without waking a thousand tasks.
+        """
+        if self.count >= target:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        if self._closed:
+            waiter.set_exception(self._stopped())
+            return waiter
+        bucket = self._waiters.setdefault(target, [])
+        bucket.append(waiter)
+        waiter.add_done_callback(lambda done: self._withdraw(target, bucket, done))
+        return waiter
+
+    def _withdraw(
+        self, target: int, bucket: list[asyncio.Future[None]], waiter: asyncio.Future[None]
+    ) -> None:
+        if not waiter.cancelled():
+            return  # released: its bucket is gone already
+        with contextlib.suppress(ValueError):
+            bucket.remove(waiter)
+        if not bucket and self._waiters.get(target) is bucket:
+            del self._waiters[target]
+
     async def wait(self, target: int) -> None:
         """Return once the counter is at least ``target`` (at once when it already is).
 
-        Raises :class:`SyncError` when the service stops first.
+        Raises :class:`SyncError` when the service stops first; a cancelled wait leaves
+        nothing behind (it may never be reached).
         """
-        if self.count >= target:
-            return
-        if self._closed:
-            raise self._stopped()
-        waiter = asyncio.get_running_loop().create_future()
-        bucket = self._waiters.setdefault(target, [])
-        bucket.append(waiter)
-        try:
+        waiter = self.waiter(target)
+        if waiter is not None:
             await waiter
-        except asyncio.CancelledError:
-            # A cancelled barrier leaves nothing behind (it may never be reached).
-            with contextlib.suppress(ValueError):
-                bucket.remove(waiter)
-            if not bucket and self._waiters.get(target) is bucket:
-                del self._waiters[target]
-            raise
 
     def _stopped(self) -> SyncError:
         return SyncError(f"sync service stopped: barrier on {self.name!r} can no longer be met")
