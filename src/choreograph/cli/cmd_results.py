@@ -90,8 +90,9 @@ def report(
         typer.Option("--output", "-o", help="HTML file (default: report-<id>.html here)."),
     ] = None,
 ) -> None:
-    """Write one self-contained HTML report of a run (outcomes, metric distributions and
-    time series, CPU and memory per instance, log tails of failures) or of a series."""
+    """Write one self-contained HTML report of a run (outcomes, a timeline, each metric
+    drawn by its type, CPU and memory over time, log tails of failures; past 24
+    instances a group, per-group p5-p95 bands) or of a series."""
     from choreograph.results.locate import locate
 
     with reported():

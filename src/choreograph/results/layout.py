@@ -8,6 +8,7 @@ the composition is read, and this is the second line behind that check.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +62,14 @@ class RunLayout:
     def read_run_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run_json.read_text())
         return data
+
+
+def instance_order(key: str) -> tuple[tuple[str, int], ...]:
+    """Sort key for instance keys (and group ids): runs of digits compare as numbers, so
+    ``g/2`` comes before ``g/10`` (as strings, ``g/10`` would sort first)."""
+    parts = re.split(r"(\d+)", key)
+    numbers = [int(n) for n in parts[1::2]] + [-1]
+    return tuple(zip(parts[0::2], numbers, strict=True))
 
 
 def _inside(folder: Path, path: Path, key: str) -> Path:

@@ -57,7 +57,7 @@ def parse_record(obj: Any, group: str, instance: str, kind: str = "results") -> 
         return
     ts = obj.get("ts")
     ts = int(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else 0
-    mtype = str(obj.get("type", ""))
+    mtype = str(obj.get("type") or "")
     full_name: str = obj["name"]
     name, _, tags = full_name.partition(",")
     if "measures" in obj and isinstance(obj["measures"], dict):
@@ -123,23 +123,37 @@ def _index(path: Path) -> int:
     return int(path.name)
 
 
-def read_run(
+def metric_files(
     run_dir: Path, groups: Iterable[str], kinds: Iterable[str] = ("results", "diagnostics")
-) -> Iterator[MetricRow]:
-    """Every metric row of a run's instances, for the file kinds asked for."""
+) -> Iterator[tuple[str, str, Path, str]]:
+    """``(group, instance key, path, kind)`` of every metric file of the kinds asked for, in
+    the order rows are read: instance by instance, then the services' files."""
     files = {**METRIC_FILES, RESOURCES_FILE: "resources"}
     wanted = set(kinds)
     for group, key, folder in instance_dirs(run_dir, groups):
         for filename, kind in files.items():
             path = folder / filename
             if kind in wanted and path.is_file():
-                yield from read_file(path, group, key, kind)
+                yield group, key, path, kind
     if "results" in wanted:
-        yield from read_services(run_dir)
+        yield from _service_files(run_dir)
+
+
+def read_run(
+    run_dir: Path, groups: Iterable[str], kinds: Iterable[str] = ("results", "diagnostics")
+) -> Iterator[MetricRow]:
+    """Every metric row of a run's instances, for the file kinds asked for."""
+    for group, key, path, kind in metric_files(run_dir, groups, kinds):
+        yield from read_file(path, group, key, kind)
 
 
 def read_services(run_dir: Path) -> Iterator[MetricRow]:
     """The rows services wrote, as results of their own ``service:<label>`` groups."""
+    for group, key, path, kind in _service_files(run_dir):
+        yield from read_file(path, group, key, kind)
+
+
+def _service_files(run_dir: Path) -> Iterator[tuple[str, str, Path, str]]:
     services = run_dir / SERVICES_DIR
     if not services.is_dir():
         return
@@ -148,7 +162,7 @@ def read_services(run_dir: Path) -> Iterator[MetricRow]:
         for folder in sorted((p for p in label.iterdir() if p.name.isdigit()), key=_index):
             path = folder / SERVICE_METRICS_FILE
             if path.is_file():
-                yield from read_file(path, group, f"{group}/{folder.name}", "results")
+                yield group, f"{group}/{folder.name}", path, "results"
 
 
 def samples(rows: Iterable[MetricRow]) -> list[float]:

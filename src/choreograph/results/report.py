@@ -1,9 +1,16 @@
 """A run's report: one self-contained HTML file (``choreo report RUN``).
 
 Sections, in the order a reader asks the questions: did it pass (outcome per group, the
-failed instances linked to their log tails); what did it measure (per metric: a summary
-per group, the distribution per group, the values over time); what did it cost (CPU and
-memory per instance over time); and the log tails themselves.
+failed instances linked to their log tails); how did it unfold (the timeline of starts,
+ends and stages); what did it measure (per metric, figures chosen by its type, see
+:mod:`report_metrics`); what did it cost (CPU and memory, :mod:`report_resources`); and the
+log tails themselves.
+
+The report has to stay readable, quick and small at thousands of instances: past
+:data:`bands.BAND_THRESHOLD` instances a group, figures draw per-group bands and counts
+instead of one line or bar per instance, failures are listed by error rather than one row
+each, and at most :data:`MAX_LOG_TAILS` log tails are inlined. Instances are listed in
+natural order (``g/2`` before ``g/10``) everywhere.
 """
 
 from __future__ import annotations
@@ -12,16 +19,17 @@ from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from choreograph.results import html, plots
-from choreograph.results.summary import STATS, sample_frame, summarize
+from choreograph.results import bands, html, report_metrics, report_resources, timeline
+from choreograph.results.layout import instance_order
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from choreograph.results.tables import RunData
 
-MAX_METRICS = 40
-_MIB = 1024 * 1024
+MAX_FAILED_ROWS = 50
+"""Failed instances listed one row each; past it, one row per group, status and error."""
+MAX_LOG_TAILS = 20
+"""Log tails inlined (one per distinct error first); each is up to 80 lines of page."""
+_EXAMPLES = 3
 
 
 def run_report(data: RunData) -> str:
@@ -34,18 +42,21 @@ def run_report(data: RunData) -> str:
         f"started {record.get('started', '?')}, {record.get('seconds', '?')} s"
     )
     start_ns = _start_ns(record, data)
+    failed = _failed(data)
+    tails = _tailed(failed)
     contents = (
-        "<p>Contents: <a href='#outcome'>outcome</a> · <a href='#metrics'>metrics</a> · "
-        "<a href='#resources'>CPU and memory</a>"
-        + (" · <a href='#logs'>log tails</a>" if _failed(data) else "")
+        "<p>Contents: <a href='#outcome'>outcome</a> · <a href='#timeline'>timeline</a> · "
+        "<a href='#metrics'>metrics</a> · <a href='#resources'>CPU and memory</a>"
+        + (" · <a href='#logs'>log tails</a>" if tails else "")
         + "</p>"
     )
     body = [
         contents,
-        _outcome(data),
-        *_metrics(data, start_ns),
-        _resources(data, start_ns),
-        _logs(data),
+        _outcome(data, failed, {f["instance"] for f in tails}),
+        _timeline(data, start_ns),
+        *report_metrics.section(data.metrics, start_ns),
+        report_resources.section(data.resources, start_ns),
+        _logs(data, tails, len(failed)),
     ]
     return html.page(title, subtitle, body)
 
@@ -59,12 +70,29 @@ def _start_ns(record: dict[str, Any], data: RunData) -> int:
 
 
 def _failed(data: RunData) -> list[dict[str, Any]]:
+    """The instances that did not succeed, in natural order."""
     frame = data.outcomes
     rows: list[dict[str, Any]] = frame[frame["status"] != "success"].to_dict("records")
-    return rows
+    return sorted(rows, key=lambda f: instance_order(f["instance"]))
 
 
-def _outcome(data: RunData) -> str:
+def _tailed(failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failures whose log tails are inlined: one of each distinct (group, status,
+    error) first, so every kind of failure has an example, then the rest in order."""
+    firsts: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for f in failed:
+        firsts.setdefault(_kind(f), f)
+    chosen = list(firsts.values())[:MAX_LOG_TAILS]
+    keys = {f["instance"] for f in chosen}
+    chosen += [f for f in failed if f["instance"] not in keys][: MAX_LOG_TAILS - len(chosen)]
+    return sorted(chosen, key=lambda f: instance_order(f["instance"]))
+
+
+def _kind(f: dict[str, Any]) -> tuple[str, str, str]:
+    return str(f["group"]), str(f["status"]), str(f["error"] or "")
+
+
+def _outcome(data: RunData, failed: list[dict[str, Any]], tailed: set[str]) -> str:
     record = data.record
     outcome = record.get("outcome", {})
     verdict = html.status(data.status or "unknown", data.status == "success")
@@ -82,106 +110,88 @@ def _outcome(data: RunData) -> str:
         for g in outcome.get("groups", [])
     ]
     parts.append(html.table(["group", "ok/total", "failed", "crashed", "stopped"], rows))
-    failed = _failed(data)
     if failed:
-        parts.append("<h3>Instances that did not succeed</h3>")
-        parts.append(
-            html.table(
-                ["instance", "status", "error", "log"],
-                [
-                    (
-                        f["instance"],
-                        html.status(str(f["status"]), False),
-                        f["error"] or "",
-                        html.Raw(f"<a href='#{html.anchor(f['instance'])}'>log tail</a>"),
-                    )
-                    for f in failed
-                ],
-                left=3,
-            )
-        )
+        parts.append(f"<h3>Instances that did not succeed ({len(failed)})</h3>")
+        parts.append(_failures(data, failed, tailed))
     return "\n".join(parts)
 
 
-def _metrics(data: RunData, start_ns: int) -> list[str]:
-    frame = data.metrics
-    if frame.empty:
-        return [
-            "<h2 id='metrics'>Metrics</h2>"
-            "<p>This run recorded no metrics (runenv.R() / runenv.D()).</p>"
-        ]
-    parts = ["<h2 id='metrics'>Metrics</h2>"]
-    keys = frame[["kind", "name", "unit"]].drop_duplicates()
-    keys = keys.assign(order=keys["kind"] != "results").sort_values(["order", "name"])
-    for k, (kind, name, unit, _) in enumerate(keys.itertuples(index=False)):
-        if k == MAX_METRICS:
-            parts.append(f"<p>… {len(keys) - MAX_METRICS} more metrics: see choreo results.</p>")
-            break
-        rows = frame[(frame["kind"] == kind) & (frame["name"] == name) & (frame["unit"] == unit)]
-        parts.append(_metric(rows, kind, name, unit, start_ns))
-    return parts
+def _failures(data: RunData, failed: list[dict[str, Any]], tailed: set[str]) -> str:
+    """A row per failed instance; past :data:`MAX_FAILED_ROWS`, a row per kind of failure."""
+    if len(failed) <= MAX_FAILED_ROWS:
+        table = [
+            (f["instance"], html.status(str(f["status"]), False), f["error"] or "",
+             _log_link(data, f["instance"], tailed))
+            for f in failed
+        ]  # fmt: skip
+        return html.table(["instance", "status", "error", "log"], table, left=3)
+    by_kind: dict[tuple[str, str, str], list[str]] = {}
+    for f in failed:
+        by_kind.setdefault(_kind(f), []).append(f["instance"])
+    grouped = [
+        (group, html.status(status, False), error, len(keys),
+         html.Raw(", ".join(_example(k, tailed) for k in keys[:_EXAMPLES])))
+        for (group, status, error), keys in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))
+    ]  # fmt: skip
+    headers = ["group", "status", "error", "instances", "for example"]
+    return html.table(headers, grouped, left=3)
 
 
-def _metric(rows: pd.DataFrame, kind: str, name: str, unit: str, start_ns: int) -> str:
-    summary = summarize(rows)
-    table = html.table(
-        ["group", *STATS], summary[["group", *STATS]].itertuples(index=False, name=None)
+def _log_link(data: RunData, key: str, tailed: set[str]) -> html.Raw:
+    if key in tailed:
+        return html.Raw(f"<a href='#{html.anchor(key)}'>log tail</a>")
+    return html.Raw(f"<code>choreo logs {escape(data.run_id)} --instance {escape(key)}</code>")
+
+
+def _example(key: str, tailed: set[str]) -> str:
+    if key in tailed:
+        return f"<a href='#{html.anchor(key)}'>{escape(key)}</a>"
+    return escape(key)
+
+
+def _timeline(data: RunData, start_ns: int) -> str:
+    found = timeline.spans(data.events, data.outcomes, [data.resources, data.metrics], start_ns)
+    parts = ["<h2 id='timeline'>Timeline</h2>"]
+    if not found:
+        parts.append("<p>No instance left a timestamp (events, resource samples, metrics).</p>")
+        return "".join(parts)
+    sizes: dict[str, int] = {}
+    for span in found:
+        sizes[span.group] = sizes.get(span.group, 0) + 1
+    scale = bands.at_scale(sizes.values())
+    alt = (
+        "instances running, ended ok and ended otherwise over time, per group"
+        if scale
+        else "one bar per instance from its start to its end, coloured by outcome"
     )
-    samples = sample_frame(rows)
-    by_group = {str(g): list(v["value"]) for g, v in samples.groupby("group")}
-    distribution = plots.distribution(by_group, name, unit)
-    # Counters are running totals: one line per instance. Others: the samples of a group.
-    key = "instance" if rows["type"].iloc[0] == "counter" else "group"
-    series = {
-        str(label): (list((v["ts"] - start_ns) / 1e9), list(v["value"]))
-        for label, v in rows.sort_values("ts").groupby(key)
-    }
-    timeline = plots.over_time(series, name, unit, dots=key == "group")
-    return (
-        f"<h3>{escape(name)} <small>({escape(kind)}{', ' + escape(unit) if unit else ''})</small>"
-        f"</h3>{table}{html.image(distribution, name + ' distribution')}"
-        f"{html.image(timeline, name + ' over time')}"
-    )
+    parts.append(html.image(timeline.figure(found, scale), alt))
+    unplaced = len(data.outcomes) - len(found)
+    if unplaced > 0:
+        parts.append(f"<p>{unplaced} instances left no timestamp and are not drawn.</p>")
+    stages = timeline.stages(data.events, start_ns)
+    if stages:
+        parts.append("<h3>Stages</h3><p>When instances ended each stage (seconds since start).</p>")
+        headers = ["group", "stage", "instances", "first", "median", "last"]
+        parts.append(html.table(headers, stages, left=2))
+    return "".join(parts)
 
 
-def _resources(data: RunData, start_ns: int) -> str:
-    frame = data.resources
-    if frame.empty:
-        return (
-            "<h2 id='resources'>Resources</h2><p>No resource samples (sample_interval = 0, "
-            "or a runner that does not sample).</p>"
-        )
-
-    def per_instance(metric: str, scale: float) -> plots.Series:
-        rows = frame[frame["name"] == metric].sort_values("ts")
-        return {
-            str(key): (list((v["ts"] - start_ns) / 1e9), list(v["value"] / scale))
-            for key, v in rows.groupby("instance")
-        }
-
-    png = plots.resources(per_instance("cpu_percent", 1.0), per_instance("rss_bytes", _MIB))
-    peak = frame.groupby(["instance", "name"])["value"].max().unstack()
-    rows = [
-        (key, peak.at[key, "cpu_percent"], peak.at[key, "rss_bytes"] / _MIB) for key in peak.index
-    ]
-    table = html.table(["instance", "peak CPU %", "peak RSS MiB"], rows)
-    return (
-        f"<h2 id='resources'>Resources</h2>{html.image(png, 'CPU and memory per instance')}{table}"
-    )
-
-
-def _logs(data: RunData) -> str:
-    failed = _failed(data)
-    if not failed:
+def _logs(data: RunData, tails: list[dict[str, Any]], failed: int) -> str:
+    if not tails:
         return ""
     parts = ["<h2 id='logs'>Log tails of the instances that did not succeed</h2>"]
-    for f in failed:
-        tails = data.log_tail(f["instance"])
+    if failed > len(tails):
+        parts.append(
+            f"<p>{len(tails)} of {failed}, one of each distinct error first; "
+            f"<code>choreo logs {escape(data.run_id)} --instance KEY</code> shows any other.</p>"
+        )
+    for f in tails:
+        tail = data.log_tail(f["instance"])
         parts.append(
             f"<section id='{html.anchor(f['instance'])}'><h3>{escape(f['instance'])}: "
             f"{escape(str(f['status']))}</h3>"
             f"<p>{escape(str(f['error'] or ''))}</p>"
-            f"<h4>run.err</h4><pre>{escape(tails['run.err']) or '(empty)'}</pre>"
-            f"<h4>run.out</h4><pre>{escape(tails['run.out']) or '(empty)'}</pre></section>"
+            f"<h4>run.err</h4><pre>{escape(tail['run.err']) or '(empty)'}</pre>"
+            f"<h4>run.out</h4><pre>{escape(tail['run.out']) or '(empty)'}</pre></section>"
         )
     return "\n".join(parts)

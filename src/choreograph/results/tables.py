@@ -8,20 +8,20 @@ so the CLI and the engine pay nothing for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from choreograph.config import load_settings
 from choreograph.errors import RunNotFoundError
-from choreograph.results import merged_log, metrics
+from choreograph.results import merged_log, metric_frame, metrics
 from choreograph.results.layout import RUN_JSON, RunLayout, find_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METRIC_COLUMNS = [f for f in metrics.MetricRow.__dataclass_fields__]
+METRIC_COLUMNS = metric_frame.COLUMNS
 
 
 def locate_run(run: str | Path, runs_dir: Path | None = None) -> RunLayout:
@@ -100,12 +100,14 @@ class RunData:
     @cached_property
     def metrics(self) -> pd.DataFrame:
         """Results and diagnostics records, one row per observation (``kind`` tells which)."""
-        return _frame(self.metric_rows(("results", "diagnostics")))
+        return _timed(
+            metric_frame.read_frame(self.run_dir, self.groups, ("results", "diagnostics"))
+        )
 
     @cached_property
     def resources(self) -> pd.DataFrame:
         """The runner's samples: ``cpu_percent`` and ``rss_bytes`` per instance over time."""
-        return _frame(self.metric_rows(("resources",)))
+        return _timed(metric_frame.read_frame(self.run_dir, self.groups, ("resources",)))
 
     def log_tail(self, instance: str, lines: int = 40) -> dict[str, str]:
         """The last ``lines`` of an instance's ``run.out`` and ``run.err``."""
@@ -118,11 +120,9 @@ class RunData:
         return out
 
 
-def _frame(rows: list[metrics.MetricRow]) -> pd.DataFrame:
+def _timed(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    frame = pd.DataFrame([asdict(r) for r in rows], columns=METRIC_COLUMNS)
-    frame["value"] = frame["value"].astype(float)
     frame["time"] = pd.to_datetime(frame["ts"], unit="ns", utc=True)
     return frame
 
