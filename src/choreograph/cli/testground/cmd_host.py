@@ -15,8 +15,13 @@ from choreograph.cli.reporting import reported
 from choreograph.cli.testground import lines, session
 from choreograph.cli.testground.config import served_listen
 
-BRANCH_SETTLE_S = 1.0
-"""Testground's idle workers slept a second between looks at the queue (supervisor.go)."""
+BRANCH_SETTLE_S = 3.0
+"""How long a task on a branch stays queued before a worker may take it. Testground's
+idle workers looked at the queue once a second (supervisor.go), so a second submission
+for the branch within about a second superseded the first; its Go client starts in
+~50 ms. This command is Python and starts in 0.5-2 s (imports, more on a loaded host:
+2.1 s between the two submissions of 19_limit_runs_per_branch under a load of 7), so the
+window is 3 s."""
 
 
 def daemon() -> None:
