@@ -127,7 +127,12 @@ async def _build(
     records.record_build(settings.builds_dir, spec.plan, spec.plan_dir, request.groups, artifact)
     sink(
         progress.BuildFinished(
-            request.builder, artifact.build_id, request.groups, artifact.from_cache, seconds
+            request.builder,
+            artifact.build_id,
+            request.groups,
+            artifact.from_cache,
+            seconds,
+            artifact.image or artifact.build_id,
         )
     )
     return BuildOutcome(request.groups, artifact, seconds)
@@ -161,7 +166,16 @@ def _prebuilt(
     provenance = {**record.artifact.provenance, "prebuilt": True}
     artifact = replace(record.artifact, from_cache=True, provenance=provenance)
     sink(progress.BuildLog(record.builder, f"[{group.id}] prebuilt artifact {record.build_id}"))
-    sink(progress.BuildFinished(record.builder, record.build_id, (group.id,), True, 0.0))
+    sink(
+        progress.BuildFinished(
+            record.builder,
+            record.build_id,
+            (group.id,),
+            True,
+            0.0,
+            artifact.image or artifact.build_id,
+        )
+    )
     return BuildOutcome((group.id,), artifact, 0.0, prebuilt=True)
 
 
@@ -182,7 +196,7 @@ def _prebuilt_image(group: GroupSpec, where: str, sink: progress.ProgressSink) -
         image=group.artifact,
     )
     sink(progress.BuildLog(group.builder, f"[{group.id}] prebuilt image {group.artifact}"))
-    sink(progress.BuildFinished(group.builder, image_id, (group.id,), True, 0.0))
+    sink(progress.BuildFinished(group.builder, image_id, (group.id,), True, 0.0, group.artifact))
     return BuildOutcome((group.id,), artifact, 0.0, prebuilt=True)
 
 

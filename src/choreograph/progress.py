@@ -29,6 +29,9 @@ class BuildFinished:
     groups: tuple[str, ...]
     from_cache: bool
     seconds: float
+    artifact: str = ""
+    """What a run takes to reuse the build: the image of a ``docker:*`` build, else the
+    build id (``--use-build``, Testground's ``generated build artifact``)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from choreograph.plan.spec import RunSpec
 
 if TYPE_CHECKING:
     from choreograph.daemon.client import DaemonClient
+    from choreograph.daemon.schemas import TaskKind
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,11 @@ def submit_task(
     timeout: float | None,
     fail_fast: bool,
     service_modes: list[str],
+    kind: TaskKind = "run",
 ) -> tuple[DaemonClient, str]:
-    """Upload the run (plan folder, composition, local dependency trees) as a task; an
-    open client (the caller closes it) and the task's id."""
+    """Upload the run (plan folder, composition, local dependency trees) as a task (or,
+    ``kind="build"``, as a task that builds its groups only); an open client (the caller
+    closes it) and the task's id."""
     from choreograph.daemon.schemas import Metadata, TaskRequest
 
     spec = specs[0]
@@ -92,6 +95,7 @@ def submit_task(
         parse_test_param_flags(list(submission.tp)), settings.home, spec.plan, spec.case
     )
     request = TaskRequest(
+        kind=kind,
         case=submission.case,
         instances=submission.instances,
         test_params=test_params,

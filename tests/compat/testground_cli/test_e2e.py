@@ -140,3 +140,25 @@ def test_through_testground_daemon(testground: Testground, daemon: str, tmp_path
 def test_the_daemon_serves_loopback_only_without_tokens(daemon: str, tmp_path: Path) -> None:
     text = (tmp_path / "daemon.out").read_text()
     assert "serving on 127.0.0.1:" in text and "listen and serve" in text
+
+
+@pytest.mark.usefixtures("imported")
+def test_build_through_testground_daemon(testground: Testground, daemon: str) -> None:
+    """With a daemon, a build is its task, as Testground's (``build queued with ID``),
+    and ``--wait`` prints the artifact a run then takes with ``--use-build``."""
+    queued = testground("build", "single", "--plan=testground/placebo", "--builder=exec:python")
+    assert queued.code == 0, queued
+    assert len(queued.field("build queued with ID", 9)) == 20
+    assert "generated build artifact" not in queued.out  # not waited for
+    built = testground(
+        "build", "single", "--plan=testground/placebo", "--builder=exec:python", "--wait"
+    )
+    assert built.code == 0, built
+    task = built.field("build queued with ID", 9)
+    artifact = next(
+        line.split('"')[7] for line in built.out.splitlines() if "generated build artifact" in line
+    )
+    assert artifact and testground("status", "-t", task).code == 0
+    run = testground(*RUN, "--testcase=ok", *LOCAL, f"--use-build={artifact}")
+    assert run.code == 0, run
+    assert outcome(testground, run.field("run is queued with ID", 10)) == "success"

@@ -13,6 +13,7 @@ EVENTS: list[progress.ProgressEvent] = [
     progress.RunnerStatus("containers 3/4"),
     progress.RunStarted("r1", Path("/runs/r1"), "sync", "all", "local:exec", {"single": 5}),
     progress.BuildFinished("exec:python", "b1", ("a", "b"), True, 0.5),
+    progress.BuildFinished("docker:go", "b2", ("g",), False, 2.5, "choreograph/p:b2"),
     progress.BuildLog("exec:python", "installing"),
     progress.InstanceStarted("single/0"),
     progress.InstanceFinished("single/0", "failure", "boom <b>", "trace"),

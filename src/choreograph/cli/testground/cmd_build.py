@@ -4,7 +4,11 @@ then Testground's ``generated build artifact`` line per group, which scripts rea
 ``awk -F'"' '/generated build artifact/ {print $8}'``: the Docker image of a ``docker:*``
 build (what ``docker tag`` takes), else the build id (what ``--use-build`` takes).
 
-Builds are made here, also when a daemon is used: they are cached on this host.
+With a daemon (``--endpoint``, or ``[client] endpoint`` answering), the build is a task
+of the daemon, as Testground's: ``build queued with ID: …``, and with ``--wait`` its log
+followed and then the artifact lines, read from the task's ``BuildFinished`` events. The
+artifacts are then where the daemon runs (its image store, its build cache), which is
+where its runs will look for them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from typing import Annotated, Any
 import typer
 
 from choreograph import plugins, workspace
+from choreograph.cli import remote
 from choreograph.cli.cmd_build import build_and_report
-from choreograph.cli.reporting import reported
-from choreograph.cli.testground import composition, lines
+from choreograph.cli.reporting import reported, resolve_specs
+from choreograph.cli.testground import composition, lines, session
 from choreograph.cli.testground.cmd_run import BuildCfg, LinkSdk, Wait, _no_link_sdk
 from choreograph.config import load_settings
 from choreograph.plan import load_manifest
@@ -53,7 +58,7 @@ def single(
         )
         data = composition.single_composition(asked)
     lines.info(f"test plan source at: {plan_dir}")
-    _build(data, composition.SINGLE)
+    _build(data, composition.SINGLE, wait)
 
 
 def _runner_for_building(manifest: Manifest, builder: str) -> str:
@@ -84,20 +89,49 @@ def composition_(
     _no_link_sdk(link_sdk)
     with reported():
         data = composition.read(file)
-    artifacts = _build(data, file.name)
-    if write_artifacts:
+    artifacts = _build(data, file.name, wait)
+    if write_artifacts and artifacts:
         with reported():
             composition.write_artifacts(file, artifacts)
 
 
-def _build(data: dict[str, Any], name: str) -> dict[str, str]:
-    """Build every group; print and return each group's artifact."""
-
+def _build(data: dict[str, Any], name: str, wait: bool) -> dict[str, str]:
+    """Build every group, here or as a daemon's task; print and return each group's
+    artifact (none for a daemon's task not waited for)."""
+    if session.use_daemon():
+        return _build_on_daemon(data, name, wait)
     artifacts: dict[str, str] = {}
     for outcome in build_and_report(composition.resolver(data, name)):
         for group in outcome.groups:
             artifacts[group] = outcome.artifact.image or outcome.artifact.build_id
             lines.info("generated build artifact", group=group, artifact=artifacts[group])
+    return artifacts
+
+
+def _build_on_daemon(data: dict[str, Any], name: str, wait: bool) -> dict[str, str]:
+    with reported():
+        settings, specs = resolve_specs(composition.resolver(data, name))
+        with composition.written(data, name) as file:
+            submission = remote.Submission(composition=file)
+            daemon, task_id = remote.submit_task(
+                settings, specs[:1], submission, None, False, [], kind="build"
+            )
+    lines.info(f"build queued with ID: {task_id}")
+    artifacts: dict[str, str] = {}
+    try:
+        if not wait:
+            return artifacts
+        code = remote.follow(daemon, task_id, messages=False)
+        for event, event_data in daemon.events(task_id):
+            if event != "end" and event_data.get("type") == "BuildFinished":
+                for group in event_data.get("groups", ()):
+                    artifacts[str(group)] = str(event_data.get("artifact") or "")
+    finally:
+        daemon.close()
+    if code:
+        raise typer.Exit(code)
+    for group, artifact in artifacts.items():
+        lines.info("generated build artifact", group=group, artifact=artifact)
     return artifacts
 
 
