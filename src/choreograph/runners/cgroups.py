@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from choreograph.runners.cgroup_stats import cpu_seconds_in, memory_bytes_in
+
 ROOT_NAME = "choreograph"
 
 
@@ -187,17 +189,25 @@ class Cell:
     def freeze(self, frozen: bool = True) -> None:
         set_frozen(self.dirs[0], self.layout.primary.version, frozen)
 
+    def counter_files(self) -> tuple[tuple[str, int], tuple[str, int]] | None:
+        """``((cpu file, version), (memory file, version))``: where the cell's counters are
+        read (one file each; parse them with :func:`cpu_seconds_in` and
+        :func:`memory_bytes_in`), or None when the layout lacks either hierarchy."""
+        cpu, memory = self._dir(self.layout.cpu), self._dir(self.layout.memory)
+        if cpu is None or memory is None or self.layout.cpu is None or self.layout.memory is None:
+            return None
+        version = self.layout.cpu.version
+        return (
+            (str(cpu / _CPU_PROBE[version]), version),
+            (str(memory / "memory.stat"), self.layout.memory.version),
+        )
+
     def cpu_seconds(self) -> float | None:
         d = self._dir(self.layout.cpu)
-        if d is None:
+        if d is None or self.layout.cpu is None:
             return None
-        if self.layout.cpu is not None and self.layout.cpu.version == 2:
-            for line in _read(str(d / "cpu.stat")).splitlines():
-                if line.startswith("usage_usec "):
-                    return int(line.split()[1]) / 1e6
-            return None
-        raw = _read(str(d / "cpuacct.usage")).strip()
-        return int(raw) / 1e9 if raw.isdigit() else None
+        version = self.layout.cpu.version
+        return cpu_seconds_in(_read(str(d / _CPU_PROBE[version])).encode(), version)
 
     def memory_bytes(self) -> int | None:
         """Resident memory of the cell: anonymous plus mapped file pages (what RSS counts,
@@ -205,14 +215,7 @@ class Cell:
         d = self._dir(self.layout.memory)
         if d is None or self.layout.memory is None:
             return None
-        stat = _stat_map(_read(str(d / "memory.stat")))
-        if self.layout.memory.version == 2:
-            keys = ("anon", "file_mapped")
-        else:
-            keys = ("total_rss", "total_mapped_file")
-        if not any(k in stat for k in keys):
-            return None
-        return sum(stat.get(k, 0) for k in keys)
+        return memory_bytes_in(_read(str(d / "memory.stat")).encode(), self.layout.memory.version)
 
     def remove(self, wait_s: float = 2.0) -> bool:
         """Remove the cell's folders once empty (killing what is left); True when gone."""
@@ -375,15 +378,6 @@ def _subdirs(folder: Path) -> Iterator[Path]:
         for dirpath, dirnames, _ in os.walk(folder):
             for name in dirnames:
                 yield Path(dirpath) / name
-
-
-def _stat_map(text: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().isdigit():
-            out[key] = int(value)
-    return out
 
 
 def _read(path: str) -> str:

@@ -1,19 +1,27 @@
-"""The resource sampler against real processes: whole trees, CPU %, RSS, the interval."""
+"""The resource sampler against real processes and cgroup-like folders: whole trees, CPU %,
+RSS, nothing recorded for what is gone, and due times that do not drift."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from choreograph.errors import InputError
+from choreograph.runners.resource_readers import FdBudget, read_stat
 from choreograph.runners.resources import ResourceSampler, sample_interval
+from choreograph.runners.supervise import Running
+
+from .conftest import FakeCell
 
 # A parent that only sleeps, and its child that burns one core: the tree uses ~100% CPU.
 TREE = """
@@ -103,3 +111,95 @@ def test_interval_from_run_config(config: dict[str, object], seconds: float) -> 
 def test_bad_interval_is_an_input_error(bad: object) -> None:
     with pytest.raises(InputError, match="sample_interval"):
         sample_interval({"sample_interval": bad})
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_tree_that_is_gone_is_never_recorded_as_zero_memory(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        wait_until(lambda: (s := read_stat(proc.pid)) is not None and s.rss > 0)
+        sampler = ResourceSampler("run-1", 1.0, lambda key: tmp_path / key)
+        sampler.sample_once({"g/0": proc.pid})
+        proc.kill()
+        # A zombie until reaped: still listed, its memory 0. Then gone altogether.
+        wait_until(lambda: (s := read_stat(proc.pid)) is not None and not s.alive)
+        sampler.sample_once({"g/0": proc.pid})
+        proc.wait()
+        sampler.sample_once({"g/0": proc.pid})
+    finally:
+        proc.kill()
+        proc.wait()
+    rss = [r["value"] for r in records(tmp_path / "g/0/resources.out") if r["name"] == "rss_bytes"]
+    assert len(rss) == 1 and rss[0] > 1_000_000, rss
+
+
+@pytest.fixture
+def sleeper() -> Iterator[int]:
+    proc = subprocess.Popen(["sleep", "30"])
+    wait_until(lambda: read_stat(proc.pid) is not None)
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_an_instance_with_a_cgroup_is_read_from_its_counters(
+    tmp_path: Path, sleeper: int, fake_cell: FakeCell
+) -> None:
+    fake_cell.write(2_000_000_000, rss=41943040, mapped=4096)
+    cell = fake_cell.cell
+    out = tmp_path / "out"
+    # No files kept open, so that removing the folders is seen as it is on cgroupfs.
+    sampler = ResourceSampler("run-1", 1.0, lambda key: out / key, fd_budget=FdBudget(0))
+    running = {"g/0": Running(sleeper, None, cell)}
+    sampler.sample_once(running)
+    fake_cell.write(2_500_000_000, rss=50331648)
+    time.sleep(0.2)
+    sampler.sample_once(running)
+    # Every process has exited, the cgroup is still there: its counters say 0.
+    fake_cell.write(2_600_000_000, rss=0)
+    sampler.sample_once(running)
+    for d in cell.dirs:  # the supervisor removes the cgroup: the series is over
+        shutil.rmtree(d)
+    sampler.sample_once(running)
+    for d in cell.dirs:
+        d.mkdir()
+    fake_cell.write(9_000_000_000, rss=4096)
+    sampler.sample_once(running)
+    lines = records(out / "g/0/resources.out")
+    assert [r["value"] for r in lines if r["name"] == "rss_bytes"] == [41943040 + 4096, 50331648]
+    cpu = [float(r["value"]) for r in lines if r["name"] == "cpu_percent"]  # type: ignore[arg-type]
+    assert 50 < cpu[1] <= 250, cpu  # 0.5 s of CPU time in 0.2 s and a little more
+    assert sampler.statistics()["gone_skipped"] == 1
+
+
+class SlowSampler(ResourceSampler):
+    """Every turn takes 0.3 s of the fake clock, as reading 2,000 cgroups might."""
+
+    def __init__(self, fake: list[float], served: list[float], **kwargs: Any) -> None:
+        super().__init__("run-1", 1.0, lambda key: Path("/nonexistent"), **kwargs)
+        self.fake, self.served = fake, served
+
+    def _read(self, slot: int) -> None:
+        self.served.append(self.fake[0])
+        self.fake[0] += 0.3
+
+
+async def test_due_times_do_not_drift_however_long_a_turn_takes() -> None:
+    now, served = [100.0], []
+
+    def wait(stop: threading.Event, seconds: float) -> bool:
+        now[0] += max(0.0, seconds) + 0.002  # every wake-up is a little late
+        return len(served) >= 12
+
+    sampler = SlowSampler(now, served, slots=1, clock=lambda: now[0], wait=wait)
+    await sampler.run(dict)
+    assert len(served) == 12
+    for k, at in enumerate(served):
+        assert at == pytest.approx(100.0 + k + 0.002, abs=1e-9), served
+    assert sampler.statistics()["missed_ticks"] == 0
