@@ -59,8 +59,8 @@ def _make(tmp_path: Path, workers: int = 1, branch_limit: int = 0) -> tuple[Sche
     return scheduler, fake
 
 
-def _submit(scheduler: Scheduler, task_id: str, branch: str = "") -> None:
-    request = TaskRequest(case="c", metadata=Metadata(branch=branch))
+def _submit(scheduler: Scheduler, task_id: str, branch: str = "", repo: str = "") -> None:
+    request = TaskRequest(case="c", metadata=Metadata(branch=branch, repo=repo))
     scheduler.store.add(task_id, request, "p", "c", "local")
     task = scheduler.store.get(task_id)
     assert task is not None
@@ -184,10 +184,6 @@ async def test_branch_limit_keys_by_repository(
     _submit(scheduler, "busy")
     serving.append(asyncio.create_task(scheduler.serve()))
     await _until(lambda: fake.started == ["busy"])
-    for task_id, repo in (("r1", "repo1"), ("r2", "repo2")):
-        request = TaskRequest(case="c", metadata=Metadata(branch="main", repo=repo))
-        scheduler.store.add(task_id, request, "p", "c", "local")
-        task = scheduler.store.get(task_id)
-        assert task is not None
-        scheduler.submitted(task)
+    _submit(scheduler, "r1", branch="main", repo="repo1")
+    _submit(scheduler, "r2", branch="main", repo="repo2")
     assert _state(scheduler, "r1")[0] == _state(scheduler, "r2")[0] == "scheduled"
