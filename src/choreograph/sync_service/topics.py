@@ -7,12 +7,6 @@ subscribe response's field), so a thousand subscribers share one copy instead of
 thousand. That quoted text is the only copy kept: in-process readers, which are few, unquote
 it when they read (about 2.5 ms for 4 MB, against the 4 MB a second copy would hold per entry).
 
-A publish wakes the cursors waiting at the end of the log :data:`WAKE_SLICE` at a time, one
-slice per turn of the event loop, not all at once: a thousand cursors woken together all run
-in the same turn (about 15 ms of deliveries), and the publisher's next request, read only
-between turns, waited for all of them (measured: publish answers p50 16 ms during a fan-out
-to 1,000 subscribers, against 0.1 ms for Testground's Go service).
-
 Each entry also keeps the host of the connection that published it (``None`` in-process):
 the engine can then refuse an instance's outcome published from another instance's address.
 The host string is the connection's own, shared by all its entries, so it costs a pointer.
@@ -66,22 +60,10 @@ def entry_bytes(quoted: str) -> int:
     return sys.getsizeof(quoted) + ENTRY_OVERHEAD_BYTES
 
 
-WAKE_SLICE = 64
-"""Cursors a publish wakes per turn of the event loop (about a millisecond of deliveries)."""
-
-
 class Topic:
     """One topic's log and the cursors waiting at its end."""
 
-    __slots__ = (
-        "_budget",
-        "_closed",
-        "_log",
-        "_to_wake",
-        "_waiters",
-        "name",
-        "subscriptions",
-    )
+    __slots__ = ("_budget", "_closed", "_log", "_waiters", "name", "subscriptions")
 
     def __init__(self, name: str, budget: HistoryBudget | None = None) -> None:
         self.name = name
@@ -89,9 +71,6 @@ class Topic:
         self._budget = budget if budget is not None else HistoryBudget()
         self._log: list[Entry] = []
         self._waiters: list[asyncio.Future[None]] = []
-        """Cursors at the end of the log, waiting for the next publish."""
-        self._to_wake: list[asyncio.Future[None]] = []
-        """Cursors a publish has yet to wake (a slice a turn, see :data:`WAKE_SLICE`)."""
         self._closed = False
 
     def __len__(self) -> int:
@@ -108,23 +87,11 @@ class Topic:
         self._budget.charge(self.name, entry_bytes(quoted))
         self._log.append(Entry(quoted, origin))
         if self._waiters:
-            waking = bool(self._to_wake)
-            self._to_wake.extend(self._waiters)
-            self._waiters = []
-            if not waking:
-                self._wake_slice()
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         return len(self._log)
-
-    def _wake_slice(self) -> None:
-        """Wake the next :data:`WAKE_SLICE` cursors; the rest on the loop's next turn.
-        A cursor woken reads every entry up to the end, so waking it late loses nothing."""
-        to_wake = self._to_wake
-        for waiter in to_wake[:WAKE_SLICE]:
-            if not waiter.done():
-                waiter.set_result(None)
-        del to_wake[:WAKE_SLICE]
-        if to_wake:
-            asyncio.get_running_loop().call_soon(self._wake_slice)
 
     async def follow(self) -> AsyncGenerator[Entry, None]:
         """Every entry from the first, in order, then each new one as it is published.
@@ -165,8 +132,7 @@ class Topic:
         """
         self._closed = True
         self._log.clear()
-        waiters = [*self._to_wake, *self._waiters]
-        self._to_wake, self._waiters = [], []
+        waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)

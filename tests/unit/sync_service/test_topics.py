@@ -119,24 +119,3 @@ async def test_topics_created_after_close_are_closed_too():
     topic = topics.get("late")
     topic.publish("x")
     assert await asyncio.wait_for(_take(topic, 5), 1) == ['"x"']
-
-
-async def test_a_publish_wakes_waiting_cursors_a_slice_per_turn_and_all_get_it():
-    from choreograph.sync_service.topics import WAKE_SLICE
-
-    topic = Topic("t")
-    got: list[int] = []
-
-    async def reader() -> None:
-        async for entry in topic.follow():
-            got.append(entry.payload())
-            return
-
-    readers = [asyncio.create_task(reader()) for _ in range(2 * WAKE_SLICE + 10)]
-    await asyncio.sleep(0)
-    topic.publish(7)
-    woken = sum(1 for waiter in topic._to_wake if waiter.done())
-    assert len(topic._to_wake) == WAKE_SLICE + 10 and woken == 0  # the first slice is done
-    await asyncio.gather(*readers)
-    assert got == [7] * len(readers)
-    assert topic._to_wake == [] and topic._waiters == []
