@@ -132,7 +132,7 @@ async def _build(
             request.groups,
             artifact.from_cache,
             seconds,
-            artifact.image or artifact.build_id,
+            artifact.reference,
         )
     )
     return BuildOutcome(request.groups, artifact, seconds)
@@ -173,7 +173,7 @@ def _prebuilt(
             (group.id,),
             True,
             0.0,
-            artifact.image or artifact.build_id,
+            artifact.reference,
         )
     )
     return BuildOutcome((group.id,), artifact, 0.0, prebuilt=True)

@@ -8,6 +8,7 @@ before anything is uploaded; the daemon resolves the uploaded copy again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,9 +132,15 @@ def _local_trees(composition_file: Path) -> dict[str, Path]:
     return trees
 
 
-def follow(daemon: DaemonClient, task_id: str, messages: bool) -> int:
+def follow(
+    daemon: DaemonClient,
+    task_id: str,
+    messages: bool,
+    on_event: Callable[[dict[str, object]], None] | None = None,
+) -> int:
     """Render the task's events until it ends; Ctrl-C cancels the task (its instances
-    stop as they would embedded) and keeps following to the end."""
+    stop as they would embedded) and keeps following to the end. ``on_event`` gets each
+    progress event's data too (once, as it is rendered)."""
     seen = 0
     view = _View(messages)
     while True:
@@ -146,6 +153,8 @@ def follow(daemon: DaemonClient, task_id: str, messages: bool) -> int:
                     view.close()
                     return _ended(data, view.runs)
                 view.show(data)
+                if on_event is not None:
+                    on_event(data)
         except KeyboardInterrupt:
             view.close()
             render.warn(f"canceling task {task_id} (Ctrl-C)")

@@ -75,10 +75,8 @@ class LiveProgress:
     """Where output is not a terminal (CI logs), the status is printed this often."""
 
     def __init__(self, show_messages: bool = False) -> None:
-        self.total = 0
-        self.started = 0
-        self.counts = {"success": 0, "failure": 0, "crash": 0, "stopped": 0}
         self.groups: dict[str, Tally] = {}
+        """Per group, instances started and ended each way (the totals are their sums)."""
         self.pulse: progress.RunPulse | None = None
         self._printed_at = 0.0
         self.show_messages = show_messages
@@ -133,7 +131,6 @@ class LiveProgress:
 
     def __call__(self, event: progress.ProgressEvent) -> None:
         if isinstance(event, progress.RunStarted):
-            self.total = sum(event.groups.values())
             self.groups = {name: Tally(total=count) for name, count in event.groups.items()}
             self.pulse = None
             self._run_started, self._run_ended = time.monotonic(), None
@@ -142,7 +139,7 @@ class LiveProgress:
                     "run ",
                     (event.run_id, "bold"),
                     f": plan {event.plan}, case {event.case}, "
-                    f"{self.total} instances on {event.runner}",
+                    f"{sum(event.groups.values())} instances on {event.runner}",
                 ),
                 soft_wrap=True,
             )
@@ -156,10 +153,8 @@ class LiveProgress:
         elif isinstance(event, progress.BuildLog):
             console.print(Text(f"{event.builder}: {event.line}", style="dim"), soft_wrap=True)
         elif isinstance(event, progress.InstanceStarted):
-            self.started += 1
             self._tally(event.key).started += 1
         elif isinstance(event, progress.InstanceFinished):
-            self.counts[event.status] = self.counts.get(event.status, 0) + 1
             ended = self._tally(event.key).ended
             ended[event.status] = ended.get(event.status, 0) + 1
             if event.status in ("failure", "crash") and self._first(event):

@@ -6,7 +6,7 @@ Tasks that carry a branch can be held for ``branch_settle_s`` after they are sub
 before a worker takes them, so a burst of submissions for one branch (CI pushing twice)
 keeps only the newest under a branch limit. Testground's scheduler behaved so because its
 workers polled the queue once a second; its CI scripts (``19_limit_runs_per_branch``)
-rely on it, so ``testground daemon`` settles branch tasks for 1 s.
+rely on it, so ``testground daemon`` settles branch tasks (for 3 s: see its command).
 
 State lives in the store, not here: a task is taken by turning it ``processing`` in one
 transaction, so a daemon that dies leaves a trace the next one reads on start

@@ -139,3 +139,9 @@ class Artifact:
     image: str = ""
     """A container image (``docker:*`` builders, ``--use-build IMAGE``): a container runner
     starts it with its own entrypoint, or with ``argv`` as its command when given."""
+
+    @property
+    def reference(self) -> str:
+        """What a later run names to reuse this build: the image, else the build id
+        (``--use-build``; Testground's ``generated build artifact``)."""
+        return self.image or self.build_id

@@ -24,6 +24,7 @@ from choreograph.runners.launch import (
     close_quietly,
     die_with_parent,
     output_readers,
+    write_all,
 )
 
 PRELOAD = ("choreograph.sdk",)
@@ -161,7 +162,7 @@ class ForkServer:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            _write_all(body, payload)
+            write_all(body, payload)
             await _send_fds(self._sock, json.dumps({"id": rid}).encode(), [out_w, err_w, body])
         except OSError as exc:
             self._requests.pop(rid, None)
@@ -181,12 +182,6 @@ class ForkServer:
             self._exits[pid] = exit_code
         stdout, stderr, transports = await output_readers(out_r, err_r)
         return Process(pid, stdout, stderr, exit_code, transports)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 async def _send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:

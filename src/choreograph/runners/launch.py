@@ -53,6 +53,13 @@ def join_cage(procs_files: Sequence[str]) -> None:
             os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may take part of it: a pipe, a socket)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def exec_limit_problem(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     """Why the kernel would refuse to exec ``argv`` with ``env`` (E2BIG), or None."""
     for name, value in env.items():

@@ -26,7 +26,7 @@ from choreograph.errors import InputError
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
 from choreograph.runners.cgroups import Cell
 from choreograph.runners.containment import Cage, RunContainment
-from choreograph.runners.launch import ExecLauncher, Launcher
+from choreograph.runners.launch import ExecLauncher, Launcher, write_all
 from choreograph.wire.events import parse_line
 
 _STDERR_TAIL_LINES = 20
@@ -249,7 +249,7 @@ async def _tee(
     fd = os.open(path, _APPEND, 0o644)
     try:
         while chunk := await stream.read(_CHUNK):
-            _write_all(fd, chunk)
+            write_all(fd, chunk)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
@@ -261,9 +261,3 @@ async def _tee(
 
 
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

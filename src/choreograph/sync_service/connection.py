@@ -101,13 +101,13 @@ def text_frame(text: str) -> bytes:
     return _HEADER_64.pack(_FIN_TEXT, 127, size) + data
 
 
-def _text(item: Outgoing) -> str:
-    return item if isinstance(item, str) else item[0] + item[1] + SUBSCRIBE_TAIL
-
-
 # A queued frame, or a subscription's (response head, quoted payload), joined only when sent:
 # the queue then holds references to the topic's shared text rather than fresh copies.
 Outgoing = str | tuple[str, str]
+
+
+def _text(item: Outgoing) -> str:
+    return item if isinstance(item, str) else item[0] + item[1] + SUBSCRIBE_TAIL
 
 
 class Tally:
@@ -239,7 +239,7 @@ class Connection:
     ) -> str | None:
         """Run ``run(rid, *args)`` as the task of request ``rid``, tracked until it ends."""
         if rid in self._ops:
-            return self._refuse(rid, f"id {rid!r} is already in use by an active request")
+            return self._in_use(rid)
         assert self._tg is not None, "requests are dispatched only while serve() runs"
         # The coroutine is the task's own: a task cancelled before its first step closes it
         # (a wrapper awaiting a separate coroutine would leave that one never awaited).
@@ -253,6 +253,9 @@ class Connection:
         self._ops[rid] = task
         task.add_done_callback(functools.partial(self._forget, rid))
         return None
+
+    def _in_use(self, rid: str) -> str:
+        return self._refuse(rid, f"id {rid!r} is already in use by an active request")
 
     def _forget(self, rid: str, task: asyncio.Future[None]) -> None:
         # Identity check: after a cancel, a new request may already reuse the id.
@@ -272,7 +275,7 @@ class Connection:
         """Answer at once if the state is at ``target``, else when it gets there: a
         callback on the state's future, not a task (see :meth:`State.waiter`)."""
         if rid in self._ops:
-            return self._refuse(rid, f"id {rid!r} is already in use by an active request")
+            return self._in_use(rid)
         waiter = state.waiter(target)
         if waiter is None:
             return ok_response(rid)

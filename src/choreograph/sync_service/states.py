@@ -123,7 +123,6 @@ class States:
         rows = [
             (state.name, state.count, target, waiting)
             for state in self._states.values()
-            if state.waiting
             for target, waiting in state.targets()
         ]
         rows.sort(key=lambda row: (-row[3], row[0], row[2]))

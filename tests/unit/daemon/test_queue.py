@@ -67,6 +67,15 @@ def _submit(scheduler: Scheduler, task_id: str, branch: str = "", repo: str = ""
     scheduler.submitted(task)
 
 
+async def _busy(tmp_path: Path, serving: list[asyncio.Task[None]]) -> tuple[Scheduler, FakeEngine]:
+    """A served scheduler with a branch limit of 1 and its one worker busy."""
+    scheduler, fake = _make(tmp_path, branch_limit=1)
+    _submit(scheduler, "busy")
+    serving.append(asyncio.create_task(scheduler.serve()))
+    await _until(lambda: fake.started == ["busy"])
+    return scheduler, fake
+
+
 def _state(scheduler: Scheduler, task_id: str) -> tuple[str, str, str]:
     task = scheduler.store.get(task_id)
     assert task is not None
@@ -112,10 +121,7 @@ async def test_workers_limit(tmp_path: Path, serving: list[asyncio.Task[None]]) 
 async def test_branch_limit_supersedes_oldest_queued(
     tmp_path: Path, serving: list[asyncio.Task[None]]
 ) -> None:
-    scheduler, fake = _make(tmp_path, branch_limit=1)
-    _submit(scheduler, "busy")
-    serving.append(asyncio.create_task(scheduler.serve()))
-    await _until(lambda: fake.started == ["busy"])
+    scheduler, fake = await _busy(tmp_path, serving)
     _submit(scheduler, "a1", branch="main")
     _submit(scheduler, "b1", branch="other")
     _submit(scheduler, "a2", branch="main")
@@ -180,10 +186,7 @@ async def test_branch_settle_lets_a_newer_task_supersede(
 async def test_branch_limit_keys_by_repository(
     tmp_path: Path, serving: list[asyncio.Task[None]]
 ) -> None:
-    scheduler, fake = _make(tmp_path, branch_limit=1)
-    _submit(scheduler, "busy")
-    serving.append(asyncio.create_task(scheduler.serve()))
-    await _until(lambda: fake.started == ["busy"])
+    scheduler, _ = await _busy(tmp_path, serving)
     _submit(scheduler, "r1", branch="main", repo="repo1")
     _submit(scheduler, "r2", branch="main", repo="repo2")
     assert _state(scheduler, "r1")[0] == _state(scheduler, "r2")[0] == "scheduled"

@@ -103,7 +103,7 @@ def _build(data: dict[str, Any], name: str, wait: bool) -> dict[str, str]:
     artifacts: dict[str, str] = {}
     for outcome in build_and_report(composition.resolver(data, name)):
         for group in outcome.groups:
-            artifacts[group] = outcome.artifact.image or outcome.artifact.build_id
+            artifacts[group] = outcome.artifact.reference
             lines.info("generated build artifact", group=group, artifact=artifacts[group])
     return artifacts
 
@@ -118,14 +118,17 @@ def _build_on_daemon(data: dict[str, Any], name: str, wait: bool) -> dict[str, s
             )
     lines.info(f"build queued with ID: {task_id}")
     artifacts: dict[str, str] = {}
+
+    def built(event: dict[str, object]) -> None:
+        if event.get("type") == "BuildFinished":
+            groups = event.get("groups")
+            for group in groups if isinstance(groups, list) else ():
+                artifacts[str(group)] = str(event.get("artifact") or "")
+
     try:
         if not wait:
             return artifacts
-        code = remote.follow(daemon, task_id, messages=False)
-        for event, event_data in daemon.events(task_id):
-            if event != "end" and event_data.get("type") == "BuildFinished":
-                for group in event_data.get("groups", ()):
-                    artifacts[str(group)] = str(event_data.get("artifact") or "")
+        code = remote.follow(daemon, task_id, messages=False, on_event=built)
     finally:
         daemon.close()
     if code:
