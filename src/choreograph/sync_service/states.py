@@ -77,11 +77,19 @@ class State:
 
     @property
     def waiting(self) -> int:
-        return sum(len(bucket) for bucket in self._waiters.values())
+        return sum(waiting for _, waiting in self.targets())
 
     def targets(self) -> list[tuple[int, int]]:
-        """``(target, barriers waiting for it)`` for every target someone waits on."""
-        return [(target, len(bucket)) for target, bucket in self._waiters.items() if bucket]
+        """``(target, barriers waiting for it)`` for every target someone waits on. A
+        barrier cancelled a moment ago is not counted: its future is done at once, but
+        leaves its bucket on the loop's next turn (a done callback), and a peer that just
+        left must not show as still waiting."""
+        rows = []
+        for target, bucket in self._waiters.items():
+            waiting = sum(1 for waiter in bucket if not waiter.done())
+            if waiting:
+                rows.append((target, waiting))
+        return rows
 
     def close(self) -> None:
         """Fail every waiting barrier: once the service stops, no signal can reach them."""
