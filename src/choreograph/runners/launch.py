@@ -53,6 +53,10 @@ def join_cage(procs_files: Sequence[str]) -> None:
             os.close(fd)
 
 
+APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+"""How an instance's output files are opened: created if need be, every write at the end."""
+
+
 def write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` to ``fd`` (``os.write`` may take part of it: a pipe, a socket)."""
     view = memoryview(data)

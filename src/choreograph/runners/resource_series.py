@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from choreograph.runners.launch import APPEND
 from choreograph.runners.resource_readers import (
     CLK_TCK,
     CellCounters,
@@ -24,7 +25,6 @@ from choreograph.runners.resource_readers import (
 from choreograph.runners.supervise import Running
 
 RESOURCES_FILE = "resources.out"
-_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 Result = Literal["written", "empty", "over"]
 
@@ -120,10 +120,10 @@ class Series:
 
     def _open(self) -> int:
         try:
-            return os.open(self.path, _APPEND, 0o644)
+            return os.open(self.path, APPEND, 0o644)
         except FileNotFoundError:  # the supervisor makes the folder; without one, we do
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, _APPEND, 0o644)
+            return os.open(self.path, APPEND, 0o644)
 
 
 def begin(run_id: str, key: str, running: Running, folder: Path, budget: FdBudget) -> Series | None:

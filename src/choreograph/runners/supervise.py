@@ -26,7 +26,7 @@ from choreograph.errors import InputError
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
 from choreograph.runners.cgroups import Cell
 from choreograph.runners.containment import Cage, RunContainment
-from choreograph.runners.launch import ExecLauncher, Launcher, write_all
+from choreograph.runners.launch import APPEND, ExecLauncher, Launcher, write_all
 from choreograph.wire.events import parse_line
 
 _STDERR_TAIL_LINES = 20
@@ -246,7 +246,7 @@ async def _tee(
     pathlib and a buffered file, 56 µs through ``os``; at 2,000 instances that is a second
     of the event loop's time the launch of the others waits for."""
     pending = b""
-    fd = os.open(path, _APPEND, 0o644)
+    fd = os.open(path, APPEND, 0o644)
     try:
         while chunk := await stream.read(_CHUNK):
             write_all(fd, chunk)
@@ -258,6 +258,3 @@ async def _tee(
             on_line(pending, False)
     finally:
         os.close(fd)
-
-
-_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
