@@ -23,6 +23,7 @@ RUNNERS: dict[str, str] = {
     "local:exec": "choreograph.runners.local_exec:LocalExecRunner",
     "local:netns": "choreograph.runners.local_netns:LocalNetnsRunner",
     "local:docker": "choreograph.runners.local_docker:LocalDockerRunner",
+    "cluster:k8s": "choreograph.runners.cluster_k8s:ClusterK8sRunner",
 }
 
 

@@ -1,0 +1,185 @@
+"""The ``[runners."cluster:k8s"]`` settings, checked: Testground's keys honoured (or
+refused with why) and Choreograph's own, each with a default that works on the local
+cluster ``scripts/k8s-local.sh`` brings up.
+
+Testground's keys: ``testplan_pod_cpu`` / ``testplan_pod_memory`` (each instance's requests,
+default ``100m`` / ``100Mi``; a group's ``[groups.resources]`` overrides them and also
+becomes its limits), ``collect_outputs_pod_cpu`` / ``collect_outputs_pod_memory`` (the
+collector container's), ``run_timeout_min`` (each pod's ``activeDeadlineSeconds``: the
+cluster itself ends instances that outlive it, even if ``choreo`` is gone), ``keep_service``
+(keep the run's namespace and pods afterwards), ``exposed_ports``, ``sysctls``
+(``["net.core.somaxconn=10000"]``), ``log_level``, ``provider`` (accepted; nothing here
+depends on the provider), ``autoscaler_enabled`` (skip the capacity refusal: the cluster
+grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (the address
+pods reach this host's sync service at), ``image_load`` (``auto``, ``containerd``,
+``registry``, ``none``), ``containerd_address``, ``registry``, ``api_concurrency``,
+``collector_image``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from choreograph.cluster.capacity import quantity
+from choreograph.errors import InputError
+
+WHERE = '[runners."cluster:k8s"]'
+LOCAL_CONTAINERD = "/run/choreograph-k8s/containerd.sock"
+LOCAL_KUBECONFIG = Path("/var/lib/choreograph-k8s/admin.kubeconfig")
+DEFAULT_COLLECTOR_IMAGE = "busybox:1.36-glibc"
+IMAGE_LOADS = ("auto", "containerd", "registry", "none")
+CONFIG_KEYS = (
+    "testplan_pod_cpu",
+    "testplan_pod_memory",
+    "collect_outputs_pod_cpu",
+    "collect_outputs_pod_memory",
+    "run_timeout_min",
+    "keep_service",
+    "exposed_ports",
+    "sysctls",
+    "log_level",
+    "provider",
+    "autoscaler_enabled",
+    "kubeconfig",
+    "context",
+    "namespace_prefix",
+    "sync_host",
+    "image_load",
+    "containerd_address",
+    "registry",
+    "api_concurrency",
+    "collector_image",
+)
+
+
+@dataclass(frozen=True)
+class K8sConfig:
+    pod_cpu: str = "100m"
+    pod_memory: str = "100Mi"
+    collector_cpu: str = "1m"
+    collector_memory: str = "4Mi"
+    run_timeout_min: int = 0
+    keep_service: bool = False
+    exposed_ports: Mapping[str, str] = field(default_factory=dict)
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    log_level: str = ""
+    autoscaler_enabled: bool = False
+    kubeconfig: str = ""
+    context: str = ""
+    namespace_prefix: str = "choreo"
+    sync_host: str = ""
+    image_load: str = "auto"
+    containerd_address: str = LOCAL_CONTAINERD
+    registry: str = ""
+    api_concurrency: int = 16
+    collector_image: str = DEFAULT_COLLECTOR_IMAGE
+
+
+def kubeconfig_path(configured: str) -> str:
+    """The kubeconfig to use: the configured one, ``$KUBECONFIG``, ``~/.kube/config``, or
+    the local cluster's (``scripts/k8s-local.sh up``), the first that exists."""
+    if configured:
+        return configured
+    for candidate in (
+        *(p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p),
+        str(Path.home() / ".kube" / "config"),
+        str(LOCAL_KUBECONFIG),
+    ):
+        if Path(candidate).is_file():
+            return candidate
+    return ""
+
+
+def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
+    unknown = sorted(set(run_config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InputError(f"{WHERE}: unknown setting {unknown[0]!r}; expected one of {CONFIG_KEYS}")
+    base = K8sConfig()
+    out: dict[str, Any] = {}
+    for key, attr in (
+        ("testplan_pod_cpu", "pod_cpu"),
+        ("testplan_pod_memory", "pod_memory"),
+        ("collect_outputs_pod_cpu", "collector_cpu"),
+        ("collect_outputs_pod_memory", "collector_memory"),
+    ):
+        if key in run_config:
+            value = str(run_config[key]).strip()
+            quantity(value, f"{WHERE} {key}")
+            out[attr] = value
+    timeout = run_config.get("run_timeout_min", 0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise InputError(f"{WHERE} run_timeout_min = {timeout!r}: expected whole minutes ≥ 0")
+    out["run_timeout_min"] = timeout
+    for key in ("keep_service", "autoscaler_enabled"):
+        value = run_config.get(key, False)
+        if not isinstance(value, bool):
+            raise InputError(f"{WHERE} {key} = {value!r}: expected true or false")
+        out[key] = value
+    out["exposed_ports"] = _ports(run_config.get("exposed_ports", {}))
+    out["sysctls"] = _sysctls(run_config.get("sysctls", []))
+    for key in (
+        "log_level",
+        "kubeconfig",
+        "context",
+        "sync_host",
+        "registry",
+        "containerd_address",
+        "collector_image",
+        "namespace_prefix",
+    ):
+        if key in run_config:
+            value = run_config[key]
+            if not isinstance(value, str):
+                raise InputError(f"{WHERE} {key} = {value!r}: expected a string")
+            out[key] = value.strip()
+    prefix = out.get("namespace_prefix", base.namespace_prefix)
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?", prefix):
+        raise InputError(
+            f"{WHERE} namespace_prefix = {prefix!r}: expected a DNS label of at most 42 "
+            "characters (lowercase letters, digits, '-')"
+        )
+    load = run_config.get("image_load", base.image_load)
+    if load not in IMAGE_LOADS:
+        raise InputError(f"{WHERE} image_load = {load!r}: expected one of {IMAGE_LOADS}")
+    if load == "registry" and not out.get("registry"):
+        raise InputError(f'{WHERE} image_load = "registry" needs registry = "host:port/prefix"')
+    out["image_load"] = load
+    concurrency = run_config.get("api_concurrency", base.api_concurrency)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InputError(f"{WHERE} api_concurrency = {concurrency!r}: expected a number ≥ 1")
+    out["api_concurrency"] = concurrency
+    return K8sConfig(**{**base.__dict__, **out})
+
+
+def _ports(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InputError(f'{WHERE} exposed_ports = {value!r}: expected a table (pprof = "6060")')
+    out = {}
+    for name, port in value.items():
+        text = str(port).strip()
+        if not re.fullmatch(r"\d{1,5}(/(tcp|udp))?", text) or not re.search(r"[a-z]", str(name)):
+            raise InputError(
+                f"{WHERE} exposed_ports.{name} = {port!r}: expected a named port "
+                'such as pprof = "6060"'
+            )
+        out[str(name)] = text
+    return out
+
+
+def _sysctls(value: object) -> dict[str, str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(
+            f'{WHERE} sysctls = {value!r}: expected a list such as ["net.core.somaxconn=10000"]'
+        )
+    out = {}
+    for item in value:
+        name, eq, setting = item.partition("=")
+        if not eq or not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_*-]+)+", name.strip()):
+            raise InputError(f"{WHERE} sysctls: {item!r}: expected name=value")
+        out[name.strip()] = setting.strip()
+    return out

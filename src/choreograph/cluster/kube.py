@@ -1,0 +1,183 @@
+"""The runner's one door to the API server: the official ``kubernetes`` client, its
+blocking calls run in threads behind a bound on how many are in flight at once, and
+watches turned into async iterators.
+
+Why threads and not an async client: the official client is the maintained one; a run
+makes one call per pod to create it, one to read its log, one exec to read its outputs and
+one to delete it, so the bound (``api_concurrency``) — not the threading — limits the rate,
+and keeps a run of thousands from flooding the API server's priority-and-fairness queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from choreograph.errors import RunnerError
+
+T = TypeVar("T")
+WATCH_TIMEOUT_S = 240
+"""A watch is re-opened this often (the server ends it anyway), from where it stopped."""
+
+
+def _import() -> Any:
+    try:
+        import kubernetes
+    except ImportError as exc:  # pragma: no cover - the [k8s] extra
+        raise RunnerError(
+            "cluster:k8s needs the kubernetes client: pip install 'choreograph[k8s]'"
+        ) from exc
+    return kubernetes
+
+
+def problems(kubeconfig: str) -> list[str]:
+    """What prevents talking to a cluster, without calling it."""
+    try:
+        _import()
+    except RunnerError as exc:
+        return [str(exc)]
+    if not kubeconfig:
+        return [
+            'no kubeconfig: set KUBECONFIG, [runners."cluster:k8s"] kubeconfig, or bring '
+            "up the local cluster with scripts/k8s-local.sh up"
+        ]
+    return []
+
+
+class Kube:
+    """One cluster, through one API client."""
+
+    def __init__(self, kubeconfig: str, context: str = "", concurrency: int = 16) -> None:
+        kubernetes = _import()
+        try:
+            self.api_client = kubernetes.config.new_client_from_config(
+                config_file=kubeconfig, context=context or None
+            )
+        except Exception as exc:
+            raise RunnerError(f"cluster:k8s: cannot load kubeconfig {kubeconfig}: {exc}") from exc
+        self.core = kubernetes.client.CoreV1Api(self.api_client)
+        self._kubernetes = kubernetes
+        self._bound = asyncio.Semaphore(concurrency)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.api_client.close()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a thread, at most ``concurrency`` at once."""
+        async with self._bound:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def is_status(self, exc: BaseException, *codes: int) -> bool:
+        return isinstance(exc, self._kubernetes.client.ApiException) and exc.status in codes
+
+    async def watch(
+        self, namespace: str, label_selector: str, stop: asyncio.Event
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """``(type, pod)`` for every change of the selected pods, until ``stop`` is set.
+
+        The watch runs in a thread and is re-opened from the last resource version it saw
+        (from a fresh list if the server says that version is too old), so no change is
+        lost between two watches."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any] | BaseException] = asyncio.Queue()
+        ended = threading.Event()
+
+        def put(item: tuple[str, Any] | BaseException) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def pump() -> None:
+            version = ""
+            while not ended.is_set():
+                try:
+                    if not version:
+                        listed = self.core.list_namespaced_pod(
+                            namespace, label_selector=label_selector
+                        )
+                        for pod in listed.items:
+                            put(("ADDED", pod))
+                        version = listed.metadata.resource_version
+                    watcher = self._kubernetes.watch.Watch()
+                    for event in watcher.stream(
+                        self.core.list_namespaced_pod,
+                        namespace,
+                        label_selector=label_selector,
+                        resource_version=version,
+                        timeout_seconds=WATCH_TIMEOUT_S,
+                        allow_watch_bookmarks=True,
+                    ):
+                        if ended.is_set():
+                            watcher.stop()
+                            break
+                        obj = event["object"]
+                        if event["type"] == "ERROR":
+                            version = ""  # 410 Gone: list again
+                            break
+                        version = obj.metadata.resource_version or version
+                        if event["type"] != "BOOKMARK":
+                            put((event["type"], obj))
+                except Exception as exc:
+                    if self.is_status(exc, 410):
+                        version = ""
+                        continue
+                    if not ended.is_set():
+                        put(exc)
+                    return
+
+        thread = threading.Thread(target=pump, name=f"watch {namespace}", daemon=True)
+        thread.start()
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                item = getter.result()
+                if isinstance(item, BaseException):
+                    raise RunnerError(f"cluster:k8s: watching pods of {namespace}: {item}")
+                yield item
+        finally:
+            ended.set()
+            waiter.cancel()
+
+    async def exec_output(self, namespace: str, pod: str, container: str, argv: list[str]) -> bytes:
+        """What ``argv`` prints on stdout in a running container (base64 on the wire:
+        the exec stream is text)."""
+
+        def run() -> bytes:
+            stream = self._kubernetes.stream.stream
+            client = stream(
+                self.core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                container=container,
+                command=["sh", "-c", f"{' '.join(argv)} | base64"],
+                stdout=True,
+                stderr=True,
+                stdin=False,
+                tty=False,
+                _preload_content=False,
+            )
+            out: list[str] = []
+            err: list[str] = []
+            try:
+                while client.is_open():
+                    client.update(timeout=5)
+                    if client.peek_stdout():
+                        out.append(client.read_stdout())
+                    if client.peek_stderr():
+                        err.append(client.read_stderr())
+                out.append(client.read_stdout() if client.peek_stdout() else "")
+            finally:
+                client.close()
+            if err and not out:
+                raise RunnerError("".join(err).strip())
+            return base64.b64decode("".join(out))
+
+        return await self.call(run)

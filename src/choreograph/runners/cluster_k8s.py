@@ -1,0 +1,208 @@
+"""Runner ``cluster:k8s``: one pod per instance on a Kubernetes cluster, through the
+official client (:mod:`choreograph.cluster.kube`).
+
+Before anything is created the runner asks the cluster whether the run fits (node
+allocatable less what live pods request) and refuses, saying how many instances fit,
+when it does not (``autoscaler_enabled = true`` skips this: the cluster grows). Each run
+gets its own namespace (:mod:`choreograph.cluster.pods`), so removing the namespace
+removes everything of the run whatever happened to it: at the run's end, by the next run
+or ``choreo healthcheck --fix`` when its ``choreo`` died (the namespace names its owner
+host, and a run holds a lock on that host while it lives), or ``choreo terminate --runner
+cluster:k8s``. The lifecycle of one run's pods is :mod:`choreograph.runners.k8s_run`.
+
+The sync service is this host's, the same as for every other runner: pods reach it on the
+address the cluster's node has on this host (a local cluster: the pod bridge's gateway),
+or at ``sync_host`` for a remote cluster whose pods can route to this host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from choreograph.cluster import capacity
+from choreograph.cluster.config import CONFIG_KEYS, K8sConfig, kubeconfig_path, parse_config
+from choreograph.cluster.kube import Kube, problems
+from choreograph.errors import RunnerError
+from choreograph.plan.spec import RunSpec
+from choreograph.runners.base import Placement, RunContext
+from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
+
+_, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
+
+
+class ClusterK8sRunner:
+    id = "cluster:k8s"
+    config_keys = CONFIG_KEYS
+    published_outcomes_only = True
+    """As Testground's cluster:k8s: a success counts once published on ``run_events``."""
+    preferred_sync_port = TESTGROUND_SYNC_PORT
+
+    def __init__(self) -> None:
+        self._placed: tuple[Kube, K8sConfig, str] | None = None
+
+    def problems(self) -> list[str]:
+        return problems(kubeconfig_path(""))
+
+    @contextlib.asynccontextmanager
+    async def placed(self, run_id: str, spec: RunSpec, run_dir: Path) -> AsyncIterator[Placement]:
+        """Connect, refuse a run that does not fit, and find where pods reach this host —
+        all before the sync service starts and before anything is created."""
+        config = parse_config(spec.run_config)
+        path = kubeconfig_path(config.kubeconfig)
+        if found := problems(path):
+            raise RunnerError(f"cluster:k8s: {found[0]}")
+        kube = Kube(path, config.context, config.api_concurrency)
+        try:
+            nodes = await _schedulable_nodes(kube)
+            if not config.autoscaler_enabled:
+                await _check_capacity(kube, spec, config, nodes)
+            host = config.sync_host or _local_sync_host(nodes)
+            subnet = _pod_subnet(nodes)
+            self._placed = (kube, config, subnet)
+            yield Placement(sync_host=host)
+        finally:
+            self._placed = None
+            kube.close()
+
+    async def run(self, ctx: RunContext) -> None:
+        from choreograph.runners.k8s_run import K8sRun
+
+        if self._placed is None:
+            async with self.placed(ctx.run_id, ctx.spec, ctx.run_dir):
+                await self.run(ctx)
+            return
+        kube, config, subnet = self._placed
+        await K8sRun(ctx, kube, config, subnet).run()
+
+
+async def _schedulable_nodes(kube: Kube) -> list[Any]:
+    try:
+        nodes = (await kube.call(kube.core.list_node)).items
+    except Exception as exc:
+        raise RunnerError(f"cluster:k8s: cannot list the cluster's nodes: {exc}") from exc
+    ready = [n for n in nodes if not n.spec.unschedulable and _ready(n)]
+    if not ready:
+        raise RunnerError(
+            f"cluster:k8s: the cluster has {len(nodes)} node(s) and none is Ready and "
+            "schedulable (kubectl get nodes)"
+        )
+    return ready
+
+
+def _ready(node: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+
+
+async def _check_capacity(kube: Kube, spec: RunSpec, config: K8sConfig, nodes: list[Any]) -> None:
+    pods = (
+        await kube.call(
+            kube.core.list_pod_for_all_namespaces,
+            field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        )
+    ).items
+    names = {n.metadata.name for n in nodes}
+    live = [p for p in pods if p.spec.node_name in names or not p.spec.node_name]
+    free = capacity.room(
+        [dict(n.status.allocatable or {}) for n in nodes],
+        [_requests(p) for p in live],
+        len(live),
+    )
+    collector_cpu = capacity.quantity(config.collector_cpu)
+    collector_memory = capacity.quantity(config.collector_memory)
+    needs = [
+        capacity.Need(
+            capacity.quantity(g.resources.get("cpu") or config.pod_cpu, f"group {g.id} cpu")
+            + collector_cpu,
+            capacity.quantity(
+                g.resources.get("memory") or config.pod_memory, f"group {g.id} memory"
+            )
+            + collector_memory,
+            g.instances,
+        )
+        for g in spec.groups
+    ]
+    if reason := capacity.refusal(needs, free):
+        raise RunnerError(f"cluster:k8s: {reason}")
+
+
+def _requests(pod: Any) -> dict[str, str]:
+    """A pod's summed container requests, as quantities in base units."""
+    cpu = memory = Decimal(0)
+    for container in pod.spec.containers or []:
+        requests = (container.resources and container.resources.requests) or {}
+        cpu += capacity.quantity(requests.get("cpu", "0"))
+        memory += capacity.quantity(requests.get("memory", "0"))
+    return {"cpu": str(cpu), "memory": str(memory)}
+
+
+def _local_addresses() -> set[str]:
+    import psutil
+
+    return {
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET
+    }
+
+
+def _local_sync_host(nodes: list[Any]) -> str:
+    """Where pods reach this host: on a node that is this host, the address this host has
+    towards the node's pods (the pod bridge's gateway), else the node's own address."""
+    local = _local_addresses()
+    for node in nodes:
+        ips: list[str] = [a.address for a in node.status.addresses or [] if a.type == "InternalIP"]
+        if not any(ip in local for ip in ips):
+            continue
+        if node.spec.pod_cidr:
+            first = next(ipaddress.ip_network(node.spec.pod_cidr).hosts())
+            if (source := _route_source(str(first))) and source in local:
+                return source
+        return next(ip for ip in ips if ip in local)
+    raise RunnerError(
+        "cluster:k8s: no node of this cluster runs on this host, so its pods may not reach "
+        'this host\'s sync service; set sync_host in [runners."cluster:k8s"] to an address '
+        "of this host the pods can route to"
+    )
+
+
+def _route_source(address: str) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["ip", "-o", "route", "get", address], capture_output=True, text=True, check=False
+    )
+    words: list[str] = done.stdout.split()
+    return words[words.index("src") + 1] if "src" in words[:-1] else ""
+
+
+def _pod_subnet(nodes: list[Any]) -> str:
+    """``TEST_SUBNET``: the smallest network holding every node's pod range (where an
+    instance's address is), or empty when the cluster does not say."""
+    cidrs = [ipaddress.ip_network(n.spec.pod_cidr) for n in nodes if n.spec.pod_cidr]
+    if not cidrs or len(cidrs) != len(nodes):
+        return ""
+    net = cidrs[0]
+    while not all(c.subnet_of(net) for c in cidrs):  # type: ignore[arg-type]
+        net = net.supernet()
+    return str(net)
+
+
+async def terminate_all(kubeconfig: str = "") -> int:
+    """Remove every Choreograph namespace of the cluster, live runs' included (Testground's
+    ``terminate``); how many went."""
+    from choreograph.runners.k8s_cleanup import delete_namespaces, run_namespaces
+
+    kube = Kube(kubeconfig_path(kubeconfig))
+    try:
+        names = [ns.metadata.name for ns in await run_namespaces(kube)]
+        await delete_namespaces(kube, names, wait_s=120)
+        return len(names)
+    finally:
+        kube.close()

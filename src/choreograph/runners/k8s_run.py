@@ -1,0 +1,379 @@
+"""One run's pods on Kubernetes, from creation to deletion (runner ``cluster:k8s``).
+
+The run's namespace and pods are created with a bound on concurrent API calls; one watch
+over the run's pods then drives everything: a pod's ``instance`` container running is the
+instance's start, its termination is its exit — at which point the runner reads its log
+(``run.out``, whose event lines are parsed as any runner's stdout) and its outputs (a tar
+read through the pod's ``collector`` container into ``<group>/<index>/``), then reports
+the exit and deletes the pod. Progress says how many pods are created, scheduled, running
+and done, and why a pod waits (unschedulable, image not found). Stopping (timeout,
+interrupt, fail-fast) deletes the pods with the run's grace period; the namespace goes
+at the end whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import math
+import tarfile
+import time
+from datetime import datetime
+from typing import Any
+
+from choreograph.cluster import pods as manifests
+from choreograph.cluster.config import K8sConfig
+from choreograph.cluster.kube import Kube
+from choreograph.errors import RunnerError
+from choreograph.plan.facts import InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
+from choreograph.runners.base import RunContext
+from choreograph.runners.environment import InstanceSlot, instance_env, instance_slots
+from choreograph.runners.k8s_cleanup import (
+    dead_runs,
+    delete_namespaces,
+    owner_host,
+    run_lock,
+)
+from choreograph.runners.k8s_images import ensure_images
+from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
+from choreograph.wire.events import parse_line
+
+FATAL_WAITING = {
+    "ErrImagePull": 125,
+    "ImagePullBackOff": 125,
+    "InvalidImageName": 125,
+    "ErrImageNeverPull": 125,
+    "CreateContainerConfigError": 126,
+    "CreateContainerError": 126,
+    "RunContainerError": 126,
+}
+"""A container waiting for one of these reasons will not start by itself: the instance
+ends (with Docker's exit codes for "the engine could not run it")."""
+NAMESPACE_GONE_S = 120.0
+PROGRESS_S = 2.0
+STDERR_TAIL_LINES = 20
+
+
+@dataclasses.dataclass
+class _Pod:
+    slot: InstanceSlot
+    name: str
+    scheduled: bool = False
+    started: bool = False
+    finished: bool = False
+    waiting: str = ""
+
+
+class K8sRun:
+    def __init__(self, ctx: RunContext, kube: Kube, config: K8sConfig, subnet: str) -> None:
+        self.ctx, self.kube, self.config, self.subnet = ctx, kube, config, subnet
+        self.namespace = manifests.namespace_name(config.namespace_prefix, ctx.run_id)
+        self.pods = {
+            manifests.pod_name(s.key): _Pod(s, manifests.pod_name(s.key))
+            for s in instance_slots(ctx.spec)
+        }
+        self.done = asyncio.Event()
+        self.finishing: set[asyncio.Task[None]] = set()
+        self.created = 0
+        self._shown = ""
+
+    async def run(self) -> None:
+        lock = run_lock(manifests.run_tag(self.ctx.run_id), self.ctx.run_id)
+        lock.acquire()
+        try:
+            await self._sweep_dead_runs()
+            images = await ensure_images(
+                [self._image(p.slot) for p in self.pods.values()] + [self.config.collector_image],
+                self.config,
+                self._note,
+            )
+            await self._create_namespace()
+            try:
+                await self._run_pods(images)
+            finally:
+                await self._remove()
+        finally:
+            lock.release()
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def _image(self, slot: InstanceSlot) -> str:
+        artifact = self.ctx.artifacts[slot.group]
+        if not artifact.image:
+            raise RunnerError(
+                f"group {slot.group!r}: cluster:k8s runs images, and builder "
+                f"{artifact.builder!r} made none; use a docker:* builder (docker:go, "
+                "docker:node, docker:generic, docker:python) or --use-build IMAGE"
+            )
+        return artifact.image
+
+    async def _sweep_dead_runs(self) -> None:
+        dead = await dead_runs(self.kube)
+        if dead:
+            self._note(
+                f"removing {len(dead)} namespace(s) of dead runs: {', '.join(dead.values())}"
+            )
+            await delete_namespaces(self.kube, list(dead), wait_s=0)
+
+    async def _create_namespace(self) -> None:
+        body = manifests.namespace_manifest(
+            self.namespace, self.ctx.run_id, owner_host(), keep=self.config.keep_service
+        )
+        try:
+            await self.kube.call(self.kube.core.create_namespace, body)
+        except Exception as exc:
+            raise RunnerError(
+                f"cluster:k8s: cannot create namespace {self.namespace}: {exc}"
+            ) from exc
+        self._note(f"namespace {self.namespace}")
+
+    def _request(self, pod: _Pod, images: dict[str, str]) -> manifests.PodRequest:
+        ctx, slot, config = self.ctx, pod.slot, self.config
+        group = next(g for g in ctx.spec.groups if g.id == slot.group)
+        artifact = ctx.artifacts[slot.group]
+        aliases = {parse_alias(TESTGROUND_SYNC_ALIAS)[0]: ctx.sync_host}
+        if artifact.sync_alias:
+            name, port = parse_alias(artifact.sync_alias)
+            if port != ctx.sync_port:
+                raise RunnerError(
+                    f"group {slot.group!r}: the plan dials the sync service at "
+                    f"{artifact.sync_alias}, but port {port} is taken on {ctx.sync_host}; free it"
+                )
+            aliases[name] = ctx.sync_host
+        env = instance_env(ctx, slot, subnet=self.subnet or "0.0.0.0/0", hostname=pod.name, base={})
+        env["TEST_OUTPUTS_PATH"] = manifests.OUTPUTS_PATH
+        env["TEST_TEMP_PATH"] = manifests.TEMP_PATH
+        if config.log_level:
+            env["LOG_LEVEL"] = config.log_level
+        for port_name, exposed in config.exposed_ports.items():
+            env[f"{port_name.strip().upper()}_PORT"] = exposed.partition("/")[0]
+        return manifests.PodRequest(
+            key=slot.key,
+            group=slot.group,
+            image=images[self._image(slot)],
+            command=artifact.argv,
+            env=env,
+            cpu=group.resources.get("cpu") or config.pod_cpu,
+            memory=group.resources.get("memory") or config.pod_memory,
+            cpu_limit=group.resources.get("cpu", ""),
+            memory_limit=group.resources.get("memory", ""),
+            collector_image=images[config.collector_image],
+            collector_cpu=config.collector_cpu,
+            collector_memory=config.collector_memory,
+            sysctls=config.sysctls,
+            ports=config.exposed_ports,
+            hostname=pod.name,
+            host_aliases=aliases,
+            deadline_s=config.run_timeout_min * 60,
+        )
+
+    async def _create_pod(self, pod: _Pod, images: dict[str, str]) -> None:
+        body = manifests.pod_manifest(self.ctx.run_id, self._request(pod, images))
+        self.ctx.instance_dir(pod.slot.key).mkdir(parents=True, exist_ok=True)
+        if self.ctx.stop.is_set():
+            return
+        try:
+            await self.kube.call(self.kube.core.create_namespaced_pod, self.namespace, body)
+        except Exception as exc:
+            self._exit(pod, 125, f"cluster:k8s could not create pod {pod.name}: {exc}")
+            return
+        self.created += 1
+
+    # -- the run --------------------------------------------------------------------
+
+    async def _run_pods(self, images: dict[str, str]) -> None:
+        selector = f"{manifests.RUN_LABEL}={manifests.run_tag(self.ctx.run_id)}"
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._follow(selector))
+            tg.create_task(self._progress())
+            stopper = tg.create_task(self._stop_when_asked())
+            await asyncio.gather(*(self._create_pod(p, images) for p in self.pods.values()))
+            self._check_done()
+            await self.done.wait()
+            while self.finishing:
+                await asyncio.gather(*self.finishing)
+            stopper.cancel()
+
+    async def _follow(self, selector: str) -> None:
+        async for kind, pod in self.kube.watch(self.namespace, selector, self.done):
+            tracked = self.pods.get(pod.metadata.name)
+            if tracked is None or tracked.finished:
+                continue
+            if kind == "DELETED":
+                self._exit(tracked, -15, "pod deleted before its instance ended")
+                continue
+            self._observe(tracked, pod)
+
+    def _observe(self, tracked: _Pod, pod: Any) -> None:
+        status = pod.status
+        tracked.scheduled = tracked.scheduled or any(
+            c.type == "PodScheduled" and c.status == "True" for c in status.conditions or []
+        )
+        unschedulable = next(
+            (
+                c.message
+                for c in status.conditions or []
+                if c.type == "PodScheduled" and c.reason == "Unschedulable"
+            ),
+            "",
+        )
+        tracked.waiting = f"unschedulable: {unschedulable}" if unschedulable else ""
+        state = next(
+            (
+                c.state
+                for c in status.container_statuses or []
+                if c.name == manifests.INSTANCE_CONTAINER
+            ),
+            None,
+        )
+        if state is None:
+            if status.phase == "Failed":  # e.g. evicted, or its deadline passed unstarted
+                self._exit(tracked, 137, f"pod failed: {status.reason}: {status.message}")
+            return
+        if state.running and not tracked.started:
+            tracked.started = True
+            at = _timestamp(state.running.started_at)
+            self.ctx.report(InstanceStarted(tracked.slot.key, 0, at))
+        elif state.waiting and state.waiting.reason in FATAL_WAITING:
+            message = f"{state.waiting.reason}: {state.waiting.message or ''}".strip()
+            self._exit(tracked, FATAL_WAITING[state.waiting.reason], message)
+        elif state.waiting and state.waiting.reason:
+            tracked.waiting = state.waiting.reason
+        elif state.terminated:
+            tracked.finished = True
+            task = asyncio.get_running_loop().create_task(self._finish(tracked, state.terminated))
+            self.finishing.add(task)
+            task.add_done_callback(self.finishing.discard)
+
+    async def _finish(self, pod: _Pod, terminated: Any) -> None:
+        """Read the instance's log and outputs, report its exit, delete its pod."""
+        log = await self._log(pod)
+        if not tracked_started(pod):
+            self.ctx.report(InstanceStarted(pod.slot.key, 0, _timestamp(terminated.started_at)))
+        await self._outputs(pod)
+        tail = log.decode(errors="replace").splitlines()[-STDERR_TAIL_LINES:]
+        if terminated.reason and terminated.reason not in ("Completed", "Error"):
+            tail.append(f"cluster:k8s: {terminated.reason} {terminated.message or ''}".strip())
+        self.ctx.report(
+            InstanceExited(
+                pod.slot.key,
+                int(terminated.exit_code),
+                "\n".join(tail),
+                _timestamp(terminated.finished_at),
+            )
+        )
+        self._check_done()
+        if not self.config.keep_service:
+            with contextlib.suppress(Exception):
+                await self.kube.call(
+                    self.kube.core.delete_namespaced_pod,
+                    pod.name,
+                    self.namespace,
+                    grace_period_seconds=0,
+                )
+
+    async def _log(self, pod: _Pod) -> bytes:
+        """The instance container's whole output (stdout and stderr: Kubernetes keeps
+        them as one log), appended to ``run.out``; each event line reported."""
+        try:
+            response = await self.kube.call(
+                self.kube.core.read_namespaced_pod_log,
+                pod.name,
+                self.namespace,
+                container=manifests.INSTANCE_CONTAINER,
+                _preload_content=False,
+            )
+            data: bytes = response.data
+        except Exception as exc:
+            data = f"cluster:k8s: could not read the log of pod {pod.name}: {exc}\n".encode()
+        with (self.ctx.instance_dir(pod.slot.key) / "run.out").open("ab") as out:
+            out.write(data)
+        for line in data.decode(errors="replace").splitlines():
+            if (event := parse_line(line)) is not None:
+                self.ctx.report(InstanceEvent(pod.slot.key, event, "stdout"))
+        return data
+
+    async def _outputs(self, pod: _Pod) -> None:
+        """The pod's outputs folder, as a tar read through its collector container."""
+        target = self.ctx.instance_dir(pod.slot.key)
+        try:
+            data = await self.kube.exec_output(
+                self.namespace,
+                pod.name,
+                manifests.COLLECTOR_CONTAINER,
+                ["tar", "-C", manifests.OUTPUTS_PATH, "-cf", "-", "."],
+            )
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(target, filter="data")
+        except Exception as exc:
+            with (target / "run.err").open("a") as err:
+                err.write(f"cluster:k8s: outputs of pod {pod.name} not collected: {exc}\n")
+
+    def _exit(self, pod: _Pod, code: int, message: str) -> None:
+        if pod.finished:
+            return
+        pod.finished = True
+        with (self.ctx.instance_dir(pod.slot.key) / "run.err").open("a") as err:
+            err.write(message + "\n")
+        self.ctx.report(InstanceExited(pod.slot.key, code, message, time.time()))
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if all(p.finished for p in self.pods.values()):
+            self.done.set()
+
+    async def _stop_when_asked(self) -> None:
+        """On stop, delete every pod with the run's grace period: instances get SIGTERM,
+        then SIGKILL, as on every other runner."""
+        await self.ctx.stop.wait()
+        grace = max(1, math.ceil(self.ctx.stop_grace_s))
+        selector = f"{manifests.RUN_LABEL}={manifests.run_tag(self.ctx.run_id)}"
+        with contextlib.suppress(Exception):
+            await self.kube.call(
+                self.kube.core.delete_collection_namespaced_pod,
+                self.namespace,
+                label_selector=selector,
+                grace_period_seconds=grace,
+            )
+        await asyncio.sleep(grace + 30)
+        for pod in self.pods.values():  # deleted without a last status: still report them
+            self._exit(pod, -9, "pod did not end after the stop")
+
+    async def _progress(self) -> None:
+        while not self.done.is_set():
+            pods = self.pods.values()
+            waiting = sorted({p.waiting for p in pods if p.waiting and not p.started})
+            shown = (
+                f"pods: {self.created}/{len(self.pods)} created, "
+                f"{sum(p.scheduled for p in pods)} scheduled, "
+                f"{sum(p.started and not p.finished for p in pods)} running, "
+                f"{sum(p.finished for p in pods)} done"
+                + (f"; waiting: {'; '.join(waiting)[:300]}" if waiting else "")
+            )
+            if shown != self._shown:
+                self._shown = shown
+                self._note(shown)
+            await asyncio.sleep(PROGRESS_S)
+
+    async def _remove(self) -> None:
+        if self.config.keep_service:
+            self._note(f"kept namespace {self.namespace} (keep_service)")
+            return
+        left = await delete_namespaces(self.kube, [self.namespace], NAMESPACE_GONE_S)
+        if left:
+            self._note(f"namespace {self.namespace} still terminating after {NAMESPACE_GONE_S:g} s")
+
+    def _note(self, message: str) -> None:
+        self.ctx.report(RunnerNote(message=f"cluster:k8s: {message}", at=time.time()))
+
+
+def tracked_started(pod: _Pod) -> bool:
+    started = pod.started
+    pod.started = True
+    return started
+
+
+def _timestamp(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else time.time()
