@@ -4,7 +4,8 @@ from host networking, each with a fix where one is safe.
 ``choreo healthcheck`` reports; ``--fix`` also removes what dead runs left behind
 (namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`;
 instance cgroups and whatever still runs in them: see :mod:`choreograph.runners.cgroups`;
-``local:docker`` containers and networks, found by their run label)
+``local:docker`` containers and networks, found by their run label; ``cluster:k8s``
+namespaces of runs whose ``choreo`` died on this host)
 and marks runs whose owner died as ``aborted`` in their ``run.json``. Leftovers of live
 runs are never touched, so it is safe while other runs are going.
 """
@@ -43,7 +44,9 @@ async def run_checks(
 
         raise InputError(f"unknown runner {runner!r}; expected one of {sorted(plugins.RUNNERS)}")
     runners = [runner] if runner else sorted(plugins.RUNNERS)
-    checks = [_runner_check(runner_id) for runner_id in runners]
+    checks = [_runner_check(runner_id, asked=runner is not None) for runner_id in runners]
+    if "cluster:k8s" in runners:
+        checks.append(await _k8s_check(fix))
     if "local:docker" in runners:
         # Before the network sweep: a dead run's Docker bridge goes with its network.
         checks.append(await _docker_check(fix))
@@ -100,11 +103,36 @@ async def _docker_check(fix: bool) -> Check:
     return Check(name, True, f"removed {listing}", fixed=True)
 
 
-def _runner_check(runner_id: str) -> Check:
+async def _k8s_check(fix: bool) -> Check:
+    from choreograph.runners import cluster_k8s
+
+    name = "Kubernetes namespaces of dead runs"
     try:
-        problems: list[str] = plugins.load(plugins.RUNNERS, runner_id).problems()
+        found = await cluster_k8s.dead_runs()
+    except Exception as exc:  # no cluster, or it does not answer: nothing to look at
+        return Check(name, True, f"no cluster to look at ({str(exc).splitlines()[0][:160]})")
+    if not found:
+        return Check(name, True, "none")
+    listing = "; ".join(f"{ns} (run {run})" for ns, run in sorted(found.items()))
+    if not fix:
+        return Check(name, False, f"{len(found)}: {listing} (remove with --fix)")
+    left = await cluster_k8s.remove_dead_runs(found)
+    if left:
+        return Check(name, False, f"could not remove: {', '.join(left)}")
+    return Check(name, True, f"removed {listing}", fixed=True)
+
+
+def _runner_check(runner_id: str, asked: bool = False) -> Check:
+    """A runner's problems; one that is not set up here at all (``cluster:k8s`` without
+    a kubeconfig) only fails the check when it was asked for by name."""
+    try:
+        runner = plugins.load(plugins.RUNNERS, runner_id)
+        problems: list[str] = runner.problems()
     except ImportError as exc:
         problems = [f"cannot be loaded: {exc}"]
+    else:
+        if problems and not asked and not getattr(runner, "configured", lambda: True)():
+            return Check(f"runner {runner_id}", True, f"not set up here: {problems[0]}")
     detail = "; ".join(problems) if problems else "can run here"
     return Check(f"runner {runner_id}", not problems, detail)
 

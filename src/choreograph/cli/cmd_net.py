@@ -50,6 +50,14 @@ def terminate(
     if task is not None or runner is None:
         _terminate_task(task)
         return
+    if runner == "cluster:k8s":
+        from choreograph.cli.reporting import reported
+        from choreograph.runners.cluster_k8s import terminate_all as terminate_k8s
+
+        with reported():
+            gone = asyncio.run(terminate_k8s())
+        render.console.print(f"cluster:k8s: removed {gone} run namespaces")
+        return
     if runner != "local:docker":
         render.console.print(
             f"{runner}: nothing to terminate; its instances end with their `choreo` process "

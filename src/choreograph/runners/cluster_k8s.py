@@ -49,6 +49,10 @@ class ClusterK8sRunner:
     def problems(self) -> list[str]:
         return problems(kubeconfig_path(""))
 
+    def configured(self) -> bool:
+        """Whether this host names a cluster at all (a kubeconfig exists)."""
+        return bool(kubeconfig_path(""))
+
     @contextlib.asynccontextmanager
     async def placed(self, run_id: str, spec: RunSpec, run_dir: Path) -> AsyncIterator[Placement]:
         """Connect, refuse a run that does not fit, and find where pods reach this host —
@@ -192,6 +196,31 @@ def _pod_subnet(nodes: list[Any]) -> str:
     while not all(c.subnet_of(net) for c in cidrs):  # type: ignore[arg-type]
         net = net.supernet()
     return str(net)
+
+
+async def dead_runs(kubeconfig: str = "") -> dict[str, str]:
+    """Namespace → run id of this host's runs whose ``choreo`` died."""
+    from choreograph.runners import k8s_cleanup
+
+    path = kubeconfig_path(kubeconfig)
+    if found := problems(path):
+        raise RunnerError(found[0])
+    kube = Kube(path)
+    try:
+        return await k8s_cleanup.dead_runs(kube)
+    finally:
+        kube.close()
+
+
+async def remove_dead_runs(found: dict[str, str], kubeconfig: str = "") -> list[str]:
+    """Delete those namespaces; the ones still there after two minutes."""
+    from choreograph.runners.k8s_cleanup import delete_namespaces
+
+    kube = Kube(kubeconfig_path(kubeconfig))
+    try:
+        return await delete_namespaces(kube, sorted(found), wait_s=120)
+    finally:
+        kube.close()
 
 
 async def terminate_all(kubeconfig: str = "") -> int:
