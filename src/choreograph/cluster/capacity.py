@@ -102,9 +102,11 @@ def refusal(needs: Iterable[Need], free: Room) -> str | None:
     if total > free.pods:
         short.append(f"{total} pods, {max(free.pods, 0)} pod slots free")
     if cpu > free.cpu:
-        short.append(f"{_cores(cpu)} CPU requested, {_cores(free.cpu)} free")
+        short.append(f"{_cores(cpu)} CPU requested, {_cores(max(free.cpu, Decimal(0)))} free")
     if memory > free.memory:
-        short.append(f"{_bytes(memory)} memory requested, {_bytes(free.memory)} free")
+        short.append(
+            f"{_bytes(memory)} memory requested, {_bytes(max(free.memory, Decimal(0)))} free"
+        )
     if not short:
         return None
     fit = fitting(needs, free)

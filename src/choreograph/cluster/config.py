@@ -162,7 +162,12 @@ def _ports(value: object) -> dict[str, str]:
     out = {}
     for name, port in value.items():
         text = str(port).strip()
-        if not re.fullmatch(r"\d{1,5}(/(tcp|udp))?", text) or not re.search(r"[a-z]", str(name)):
+        number = re.fullmatch(r"(\d{1,5})(/(tcp|udp))?", text)
+        if (
+            not number
+            or not 1 <= int(number.group(1)) <= 65535
+            or not re.search(r"[A-Za-z]", str(name))
+        ):
             raise InputError(
                 f"{WHERE} exposed_ports.{name} = {port!r}: expected a named port "
                 'such as pprof = "6060"'

@@ -124,7 +124,7 @@ def pod_manifest(run_id: str, request: PodRequest) -> dict[str, Any]:
     if request.command:
         instance["command"] = list(request.command)
     if request.ports:
-        instance["ports"] = [_port(name, port) for name, port in sorted(request.ports.items())]
+        instance["ports"] = _ports(request.ports)
     collector = {
         "name": COLLECTOR_CONTAINER,
         "image": request.collector_image,
@@ -178,10 +178,23 @@ def pod_manifest(run_id: str, request: PodRequest) -> dict[str, Any]:
     }
 
 
-def _port(name: str, port: str) -> dict[str, Any]:
-    number, _, protocol = port.partition("/")
-    return {
-        "name": re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:15].strip("-"),
-        "containerPort": int(number),
-        "protocol": (protocol or "tcp").upper(),
-    }
+def _ports(ports: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Container ports named after the config's names where Kubernetes allows the name
+    (at most 15 of ``[a-z0-9-]``, a letter, no ``--``, unique), else ``p<number>``."""
+    out: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for name, port in sorted(ports.items()):
+        number, _, protocol = port.partition("/")
+        candidate = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]+", "-", name.lower()))
+        candidate = candidate[:15].strip("-")
+        if not re.search(r"[a-z]", candidate) or candidate in used:
+            candidate = f"p{number}-{(protocol or 'tcp')[0]}"
+        used.add(candidate)
+        out.append(
+            {
+                "name": candidate,
+                "containerPort": int(number),
+                "protocol": (protocol or "tcp").upper(),
+            }
+        )
+    return out

@@ -37,9 +37,11 @@ def normalized(ref: str) -> str:
     """The name containerd (and the kubelet) give a Docker reference:
     ``busybox:1`` → ``docker.io/library/busybox:1``."""
     name, _, digest = ref.partition("@")
-    first = name.split("/", 1)[0]
-    if "/" not in name:
+    first, _, rest = name.partition("/")
+    if not rest:
         name = f"docker.io/library/{name}"
+    elif first in ("docker.io", "index.docker.io"):
+        name = f"docker.io/{rest if '/' in rest else f'library/{rest}'}"
     elif "." not in first and ":" not in first and first != "localhost":
         name = f"docker.io/{name}"
     if not digest and ":" not in name.rsplit("/", 1)[-1]:
