@@ -60,6 +60,7 @@ class Kube:
         except Exception as exc:
             raise RunnerError(f"cluster:k8s: cannot load kubeconfig {kubeconfig}: {exc}") from exc
         self.core = kubernetes.client.CoreV1Api(self.api_client)
+        self._configuration = self.api_client.configuration
         self._kubernetes = kubernetes
         self._bound = asyncio.Semaphore(concurrency)
 
@@ -151,9 +152,19 @@ class Kube:
         the exec stream is text)."""
 
         def run() -> bytes:
+            # An exec swaps its API client's request method for a websocket while it
+            # runs, so it gets a client of its own: shared, it turned concurrent
+            # calls of other threads into websocket handshakes.
+            own = self._kubernetes.client.ApiClient(self._configuration)
+            try:
+                return _exec(own)
+            finally:
+                own.close()
+
+        def _exec(own: Any) -> bytes:
             stream = self._kubernetes.stream.stream
             client = stream(
-                self.core.connect_get_namespaced_pod_exec,
+                self._kubernetes.client.CoreV1Api(own).connect_get_namespaced_pod_exec,
                 pod,
                 namespace,
                 container=container,

@@ -23,6 +23,7 @@ var testcases = map[string]interface{}{
 	"metrics":     run.InitializedTestCaseFn(metrics),
 	"silent-exit": run.InitializedTestCaseFn(silentExit),
 	"variant":     run.InitializedTestCaseFn(checkVariant),
+	"sleep":       run.InitializedTestCaseFn(sleep),
 }
 
 func main() {
@@ -144,5 +145,12 @@ func checkVariant(runenv *runtime.RunEnv, initCtx *run.InitContext) error {
 		return fmt.Errorf("built as %q, want %q", variant, want)
 	}
 	initCtx.SyncClient.MustSignalAndWait(context.Background(), "variants-checked", runenv.TestInstanceCount)
+	return nil
+}
+
+// sleep: an instance that is busy for a while, for tests that stop or kill it mid-run.
+func sleep(runenv *runtime.RunEnv, initCtx *run.InitContext) error {
+	runenv.RecordMessage("sleeping %d s", runenv.IntParam("seconds"))
+	time.Sleep(time.Duration(runenv.IntParam("seconds")) * time.Second)
 	return nil
 }

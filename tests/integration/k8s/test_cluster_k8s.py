@@ -1,0 +1,164 @@
+"""``cluster:k8s`` on a real cluster: Testground-style Go plans (sdk-go) built by
+``docker:go``, a Python composition of two dependency versions built by ``docker:python``,
+outputs collected from pods, crashes, refusals, and nothing left behind even after
+``kill -9`` of ``choreo``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.compat.conftest import Choreo, Run
+
+from .conftest import OUTCOMES, kubectl, run_namespaces, wait_namespaces_gone
+
+GO_BUILD = ("single", "--plan", str(OUTCOMES), "--builder", "docker:go")
+pytestmark = [pytest.mark.root, pytest.mark.prebuilt(*GO_BUILD, tools=("go",))]
+MIXED = Path(__file__).parents[3] / "examples" / "mixed-versions"
+
+
+def run_go(k8s: Choreo, case: str, instances: int, *extra: str, timeout: float = 300) -> Run:
+    return k8s(
+        "run", "single", "--plan", str(OUTCOMES), "--case", case, "-i", str(instances),
+        "--builder", "docker:go", "--runner", "cluster:k8s", *extra,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_barrier_and_pubsub_across_twenty_pods(k8s: Choreo) -> None:
+    barrier = run_go(k8s, "barrier", 20)
+    assert barrier.code == 0, str(barrier)
+    assert set(barrier.statuses().values()) == {"success"} and len(barrier.statuses()) == 20
+    pubsub = run_go(k8s, "pubsub", 5)
+    assert pubsub.code == 0, str(pubsub)
+    assert set(pubsub.statuses().values()) == {"success"}
+
+
+def test_outputs_come_back_from_the_pod(k8s: Choreo) -> None:
+    run = run_go(k8s, "metrics", 1)
+    assert run.code == 0, str(run)
+    assert run.run_dir is not None
+    folder = run.run_dir / "single" / "0"
+    assert any(e.get("success_event") for e in run.events("single/0")), run.events("single/0")
+    results = (folder / "results.out").read_text().splitlines()
+    names = {json.loads(line)["name"] for line in results if line.strip()}
+    assert {"latency_ms", "requests"} <= names, results
+
+
+def test_a_failing_and_a_panicking_instance(k8s: Choreo) -> None:
+    failed = run_go(k8s, "failure", 1)
+    assert failed.code != 0 and failed.statuses() == {"single/0": "failure"}, str(failed)
+    assert "503" in failed.instances["single/0"]["error"]
+    panicked = run_go(k8s, "panic", 1)
+    assert panicked.statuses() == {"single/0": "crash"}, str(panicked)
+
+
+def test_an_instance_killed_mid_run_is_a_crash(k8s: Choreo) -> None:
+    proc = _background(k8s, "sleep", 2)
+    try:
+        pod, namespace = _wait_running_pod()
+        status = kubectl("get", "pod", pod, "-n", namespace, "-o", "json")
+        container = next(
+            c
+            for c in json.loads(status.stdout)["status"]["containerStatuses"]
+            if c["name"] == "instance"
+        )
+        cid = container["containerID"].split("://", 1)[1]
+        killed = subprocess.run(
+            ["ctr", "-a", "/run/choreograph-k8s/containerd.sock", "-n", "k8s.io",
+             "tasks", "kill", "-s", "SIGKILL", cid],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert killed.returncode == 0, killed.stderr
+        proc.send_signal(signal.SIGINT)  # the other instance: stop the run
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_dir = sorted((k8s.home / "runs").glob("*/run.json"))[-1].parent
+    outcome = json.loads((run_dir / "run.json").read_text())["outcome"]["instances"]
+    statuses = {key: o["status"] for key, o in outcome.items()}
+    assert "crash" in statuses.values(), (statuses, out)
+
+
+def test_kill_9_of_choreo_leaves_what_healthcheck_fix_removes(k8s: Choreo) -> None:
+    before = frozenset(run_namespaces())
+    proc = _background(k8s, "sleep", 2)
+    _wait_running_pod()
+    proc.kill()
+    proc.wait(timeout=30)
+    left = sorted(set(run_namespaces()) - before)
+    assert left, "the killed run's namespace should still be there"
+    check = k8s("healthcheck", "--runner", "cluster:k8s")
+    assert check.code == 1 and left[0] in check.stdout, str(check)
+    fixed = k8s("healthcheck", "--runner", "cluster:k8s", "--fix", timeout=200)
+    assert fixed.code == 0, str(fixed)
+    assert wait_namespaces_gone(ignore=before) == []
+
+
+def test_more_than_fits_is_refused_before_anything_starts(k8s: Choreo, tmp_path: Path) -> None:
+    before = frozenset(run_namespaces())
+    composition = tmp_path / "huge.toml"
+    composition.write_text(
+        f"""
+[metadata]
+name = "too big"
+[global]
+plan = "{OUTCOMES}"
+case = "success"
+builder = "docker:go"
+runner = "cluster:k8s"
+[global.run_config]
+testplan_pod_cpu = "100"
+[[groups]]
+id = "big"
+instances = {{ count = 3 }}
+"""
+    )
+    run = k8s("run", "composition", "-f", str(composition), timeout=300)
+    assert run.code != 0, str(run)
+    text = run.stdout + run.stderr
+    assert "do not fit" in text and "at most" in text, text
+    assert set(run_namespaces()) - before == set()
+
+
+def test_two_dependency_versions_of_a_python_plan(k8s: Choreo, tmp_path: Path) -> None:
+    composition = tmp_path / "versions.toml"
+    source = (MIXED / "versions.toml").read_text()
+    composition.write_text(
+        source.replace('plan = "."', f'plan = "{MIXED}"')
+        .replace('builder = "exec:python"', 'builder = "docker:python"')
+        .replace('runner = "local:exec"', 'runner = "cluster:k8s"')
+    )
+    run = k8s("run", "composition", "-f", str(composition), timeout=600)
+    assert run.code == 0, str(run)
+    assert set(run.statuses().values()) == {"success"} and len(run.statuses()) == 4
+
+
+def _background(k8s: Choreo, case: str, instances: int) -> subprocess.Popen[str]:
+    env = dict(os.environ, CHOREO_HOME=str(k8s.home), NO_COLOR="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "choreograph.cli", "run", "single", "--plan", str(OUTCOMES),
+         "--case", case, "-i", str(instances), "--builder", "docker:go",
+         "--runner", "cluster:k8s", "--tp", "seconds=120"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wait_running_pod(timeout: float = 120) -> tuple[str, str]:
+    """A pod of a run whose instance container runs: (name, namespace)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = kubectl("get", "pods", "-A", "-l", "choreograph.io/run", "-o", "json")
+        for item in json.loads(listed.stdout or '{"items": []}')["items"]:
+            for c in item["status"].get("containerStatuses", []):
+                if c["name"] == "instance" and "running" in c.get("state", {}):
+                    return item["metadata"]["name"], item["metadata"]["namespace"]
+        time.sleep(1)
+    raise AssertionError("no instance pod ran within the timeout")
