@@ -2,12 +2,13 @@
 refused with why) and Choreograph's own, each with a default that works on the local
 cluster ``scripts/k8s-local.sh`` brings up.
 
-Testground's keys: ``testplan_pod_cpu`` / ``testplan_pod_memory`` (each instance's requests,
-default ``100m`` / ``100Mi``; a group's ``[groups.resources]`` overrides them and also
-becomes its limits), ``collect_outputs_pod_cpu`` / ``collect_outputs_pod_memory`` (the
-collector container's), ``run_timeout_min`` (each pod's ``activeDeadlineSeconds``: the
-cluster itself ends instances that outlive it, even if ``choreo`` is gone), ``keep_service``
-(keep the run's namespace and pods afterwards), ``exposed_ports``, ``sysctls``
+Testground's keys: ``testplan_pod_cpu`` / ``testplan_pod_memory`` (each instance's
+requests, default ``10m`` / ``10Mi``, Testground's values for a local cluster; a group's
+``[groups.resources]`` overrides them and also becomes its limits),
+``collect_outputs_pod_cpu`` / ``collect_outputs_pod_memory`` (the collector container's),
+``run_timeout_min`` (each pod's ``activeDeadlineSeconds``: the cluster itself ends
+instances that outlive it, even if ``choreo`` is gone), ``keep_service`` (keep the run's
+namespace and pods afterwards), ``exposed_ports``, ``sysctls``
 (``["net.core.somaxconn=10000"]``), ``log_level``, ``provider`` (accepted; nothing here
 depends on the provider), ``autoscaler_enabled`` (skip the capacity refusal: the cluster
 grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (the address
@@ -59,8 +60,8 @@ CONFIG_KEYS = (
 
 @dataclass(frozen=True)
 class K8sConfig:
-    pod_cpu: str = "100m"
-    pod_memory: str = "100Mi"
+    pod_cpu: str = "10m"
+    pod_memory: str = "10Mi"
     collector_cpu: str = "1m"
     collector_memory: str = "4Mi"
     run_timeout_min: int = 0

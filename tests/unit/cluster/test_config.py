@@ -25,8 +25,8 @@ from choreograph.errors import InputError
 def test_defaults() -> None:
     config = parse_config({})
     assert config == K8sConfig()
-    assert config.pod_cpu == "100m"
-    assert config.pod_memory == "100Mi"
+    assert config.pod_cpu == "10m"
+    assert config.pod_memory == "10Mi"
     assert config.collector_cpu == "1m"
     assert config.collector_memory == "4Mi"
     assert config.run_timeout_min == 0
