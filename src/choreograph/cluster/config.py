@@ -14,7 +14,8 @@ depends on the provider), ``autoscaler_enabled`` (skip the capacity refusal: the
 grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (the address
 pods reach this host's sync service at), ``image_load`` (``auto``, ``containerd``,
 ``registry``, ``none``), ``containerd_address``, ``registry``, ``api_concurrency``,
-``collector_image``.
+``collector_image``, and for the data network of pods on this host, as ``local:docker``:
+``shaping`` (``userspace``, or ``none`` for no data network), ``subnet``, ``mtu``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ CONFIG_KEYS = (
     "registry",
     "api_concurrency",
     "collector_image",
+    "shaping",
+    "subnet",
+    "mtu",
 )
 
 
@@ -79,6 +83,10 @@ class K8sConfig:
     registry: str = ""
     api_concurrency: int = 16
     collector_image: str = DEFAULT_COLLECTOR_IMAGE
+    shaping: str = "userspace"
+    """The data network's shaping backend for pods on this host; ``none``: no data network."""
+    subnet: str = ""
+    mtu: int = 1500
 
 
 def kubeconfig_path(configured: str) -> str:
@@ -132,6 +140,8 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
         "containerd_address",
         "collector_image",
         "namespace_prefix",
+        "shaping",
+        "subnet",
     ):
         if key in run_config:
             value = run_config[key]
@@ -154,6 +164,10 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"{WHERE} api_concurrency = {concurrency!r}: expected a number ≥ 1")
     out["api_concurrency"] = concurrency
+    mtu = run_config.get("mtu", base.mtu)
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 65535:
+        raise InputError(f"{WHERE} mtu = {mtu!r}: expected a whole number 576-65535")
+    out["mtu"] = mtu
     return K8sConfig(**{**base.__dict__, **out})
 
 

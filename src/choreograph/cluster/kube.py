@@ -118,9 +118,11 @@ class Kube:
                         if event["type"] == "ERROR":
                             version = ""  # 410 Gone: list again
                             break
+                        if event["type"] == "BOOKMARK":  # may come as a plain dict
+                            version = _resource_version(obj) or version
+                            continue
                         version = obj.metadata.resource_version or version
-                        if event["type"] != "BOOKMARK":
-                            put((event["type"], obj))
+                        put((event["type"], obj))
                 except Exception as exc:
                     if self.is_status(exc, 410):
                         version = ""
@@ -192,3 +194,10 @@ class Kube:
             return base64.b64decode("".join(out))
 
         return await self.call(run)
+
+
+def _resource_version(obj: Any) -> str:
+    """A watched object's resource version, whether the client decoded it or not."""
+    if isinstance(obj, dict):
+        return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return str(getattr(getattr(obj, "metadata", None), "resource_version", "") or "")

@@ -129,8 +129,9 @@ def pod_manifest(run_id: str, request: PodRequest) -> dict[str, Any]:
         "name": COLLECTOR_CONTAINER,
         "image": request.collector_image,
         "imagePullPolicy": "IfNotPresent",
-        # Sleeps until the runner has read the outputs and deletes the pod.
-        "command": ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
+        # Sleeps until the runner has read the outputs and deletes the pod; outlives a
+        # SIGTERM (a stopped run's pods), so a stopped instance's outputs are read too.
+        "command": ["sh", "-c", "trap '' TERM; while :; do sleep 3600; done"],
         "resources": {
             "requests": {"cpu": request.collector_cpu, "memory": request.collector_memory},
             "limits": {"memory": "64Mi"},

@@ -29,8 +29,11 @@ from choreograph.cluster import capacity
 from choreograph.cluster.config import CONFIG_KEYS, K8sConfig, kubeconfig_path, parse_config
 from choreograph.cluster.kube import Kube, problems
 from choreograph.errors import RunnerError
+from choreograph.net.addresses import hostnames
+from choreograph.net.host import RunNetwork
 from choreograph.plan.spec import RunSpec
 from choreograph.runners.base import Placement, RunContext
+from choreograph.runners.environment import instance_slots
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
 
 _, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
@@ -44,7 +47,7 @@ class ClusterK8sRunner:
     preferred_sync_port = TESTGROUND_SYNC_PORT
 
     def __init__(self) -> None:
-        self._placed: tuple[Kube, K8sConfig, str] | None = None
+        self._placed: tuple[Kube, K8sConfig, str, RunNetwork | None] | None = None
 
     def problems(self) -> list[str]:
         return problems(kubeconfig_path(""))
@@ -68,8 +71,14 @@ class ClusterK8sRunner:
                 await _check_capacity(kube, spec, config, nodes)
             host = config.sync_host or _local_sync_host(nodes)
             subnet = _pod_subnet(nodes)
-            self._placed = (kube, config, subnet)
-            yield Placement(sync_host=host)
+            async with contextlib.AsyncExitStack() as stack:
+                network = None
+                if config.shaping != "none" and _all_here(nodes):
+                    network = await stack.enter_async_context(
+                        _data_network(run_id, spec, run_dir, config)
+                    )
+                self._placed = (kube, config, subnet, network)
+                yield Placement(sync_host=host)
         finally:
             self._placed = None
             kube.close()
@@ -81,8 +90,45 @@ class ClusterK8sRunner:
             async with self.placed(ctx.run_id, ctx.spec, ctx.run_dir):
                 await self.run(ctx)
             return
-        kube, config, subnet = self._placed
-        await K8sRun(ctx, kube, config, subnet).run()
+        kube, config, subnet, network = self._placed
+        pod_network = None
+        if network is not None:
+            from choreograph.runners.k8s_net import PodNetwork
+            from choreograph.runners.local_netns import tell_instance
+
+            keys = [slot.key for slot in instance_slots(ctx.spec)]
+            pod_network = PodNetwork(
+                network,
+                (ctx.sync_host, ctx.sync_port),
+                (ctx.run_id, ctx.spec.plan, ctx.spec.case),
+                lambda index, message: tell_instance(ctx, keys[index], message),
+            )
+        await K8sRun(ctx, kube, config, subnet, pod_network).run()
+
+
+def _data_network(run_id: str, spec: RunSpec, run_dir: Path, config: K8sConfig) -> RunNetwork:
+    """The run's data network, pods adopted into it as they start (``eth1``)."""
+    from choreograph.runners.k8s_net import DATA_IFNAME
+
+    return RunNetwork(
+        run_id,
+        hostnames([(g.id, g.instances) for g in spec.groups]),
+        subnet=config.subnet or None,
+        mtu=config.mtu,
+        shaping=config.shaping,
+        log_path=run_dir / "switch.log",
+        adopted=True,
+        data_ifname=DATA_IFNAME,
+    )
+
+
+def _all_here(nodes: list[Any]) -> bool:
+    """Whether every schedulable node is this host (its pods' namespaces are here)."""
+    local = _local_addresses()
+    return all(
+        any(a.type == "InternalIP" and a.address in local for a in n.status.addresses or [])
+        for n in nodes
+    )
 
 
 async def _schedulable_nodes(kube: Kube) -> list[Any]:
@@ -90,13 +136,18 @@ async def _schedulable_nodes(kube: Kube) -> list[Any]:
         nodes = (await kube.call(kube.core.list_node)).items
     except Exception as exc:
         raise RunnerError(f"cluster:k8s: cannot list the cluster's nodes: {exc}") from exc
-    ready = [n for n in nodes if not n.spec.unschedulable and _ready(n)]
+    ready = [n for n in nodes if not n.spec.unschedulable and _ready(n) and not _tainted(n)]
     if not ready:
         raise RunnerError(
-            f"cluster:k8s: the cluster has {len(nodes)} node(s) and none is Ready and "
-            "schedulable (kubectl get nodes)"
+            f"cluster:k8s: the cluster has {len(nodes)} node(s) and none is Ready, "
+            "schedulable and untainted (kubectl get nodes)"
         )
     return ready
+
+
+def _tainted(node: Any) -> bool:
+    """Whether the node repels pods that tolerate nothing (as the runner's pods do)."""
+    return any(t.effect in ("NoSchedule", "NoExecute") for t in node.spec.taints or [])
 
 
 def _ready(node: Any) -> bool:

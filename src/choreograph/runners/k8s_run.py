@@ -37,6 +37,7 @@ from choreograph.runners.k8s_cleanup import (
     run_lock,
 )
 from choreograph.runners.k8s_images import ensure_images
+from choreograph.runners.k8s_net import PodNetwork
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
 from choreograph.wire.events import parse_line
 
@@ -52,6 +53,7 @@ FATAL_WAITING = {
 """A container waiting for one of these reasons will not start by itself: the instance
 ends (with Docker's exit codes for "the engine could not run it")."""
 NAMESPACE_GONE_S = 120.0
+COLLECT_S = 5.0
 PROGRESS_S = 2.0
 STDERR_TAIL_LINES = 20
 
@@ -67,8 +69,16 @@ class _Pod:
 
 
 class K8sRun:
-    def __init__(self, ctx: RunContext, kube: Kube, config: K8sConfig, subnet: str) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        kube: Kube,
+        config: K8sConfig,
+        subnet: str,
+        network: PodNetwork | None = None,
+    ) -> None:
         self.ctx, self.kube, self.config, self.subnet = ctx, kube, config, subnet
+        self.network = network
         self.namespace = manifests.namespace_name(config.namespace_prefix, ctx.run_id)
         self.pods = {
             manifests.pod_name(s.key): _Pod(s, manifests.pod_name(s.key))
@@ -142,7 +152,14 @@ class K8sRun:
                     f"{artifact.sync_alias}, but port {port} is taken on {ctx.sync_host}; free it"
                 )
             aliases[name] = ctx.sync_host
-        env = instance_env(ctx, slot, subnet=self.subnet or "0.0.0.0/0", hostname=pod.name, base={})
+        hostname = pod.name
+        subnet = self.subnet or "0.0.0.0/0"
+        if self.network is not None:
+            hostname = self.network.hostname(slot.global_index)
+            subnet = self.network.subnet
+        env = instance_env(
+            ctx, slot, subnet=subnet, sidecar=self.network is not None, hostname=hostname, base={}
+        )
         env["TEST_OUTPUTS_PATH"] = manifests.OUTPUTS_PATH
         env["TEST_TEMP_PATH"] = manifests.TEMP_PATH
         if config.log_level:
@@ -164,7 +181,7 @@ class K8sRun:
             collector_memory=config.collector_memory,
             sysctls=config.sysctls,
             ports=config.exposed_ports,
-            hostname=pod.name,
+            hostname=hostname,
             host_aliases=aliases,
             deadline_s=config.run_timeout_min * 60,
         )
@@ -188,6 +205,7 @@ class K8sRun:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._follow(selector))
             tg.create_task(self._progress())
+            sidecar = tg.create_task(self.network.serve()) if self.network else None
             stopper = tg.create_task(self._stop_when_asked())
             await asyncio.gather(*(self._create_pod(p, images) for p in self.pods.values()))
             self._check_done()
@@ -195,6 +213,8 @@ class K8sRun:
             while self.finishing:
                 await asyncio.gather(*self.finishing)
             stopper.cancel()
+            if sidecar is not None:
+                sidecar.cancel()
 
     async def _follow(self, selector: str) -> None:
         async for kind, pod in self.kube.watch(self.namespace, selector, self.done):
@@ -236,6 +256,12 @@ class K8sRun:
             tracked.started = True
             at = _timestamp(state.running.started_at)
             self.ctx.report(InstanceStarted(tracked.slot.key, 0, at))
+            if self.network is not None:
+                container = next(
+                    c for c in status.container_statuses if c.name == manifests.INSTANCE_CONTAINER
+                )
+                cid = (container.container_id or "").partition("://")[2]
+                self.network.adopt_later(tracked.slot.global_index, pod.metadata.uid, cid)
         elif state.waiting and state.waiting.reason in FATAL_WAITING:
             message = f"{state.waiting.reason}: {state.waiting.message or ''}".strip()
             self._exit(tracked, FATAL_WAITING[state.waiting.reason], message)
@@ -326,9 +352,11 @@ class K8sRun:
 
     async def _stop_when_asked(self) -> None:
         """On stop, delete every pod with the run's grace period: instances get SIGTERM,
-        then SIGKILL, as on every other runner."""
+        then SIGKILL, as on every other runner — :data:`COLLECT_S` later, the time the
+        collector (which ignores SIGTERM) is given to hand over a stopped instance's
+        outputs."""
         await self.ctx.stop.wait()
-        grace = max(1, math.ceil(self.ctx.stop_grace_s))
+        grace = math.ceil(self.ctx.stop_grace_s + COLLECT_S)
         selector = f"{manifests.RUN_LABEL}={manifests.run_tag(self.ctx.run_id)}"
         with contextlib.suppress(Exception):
             await self.kube.call(

@@ -71,6 +71,9 @@ OURS: dict[str, Any] = {
     "registry": "localhost:5000/plans",
     "api_concurrency": 4,
     "collector_image": "busybox:1.37",
+    "shaping": "none",
+    "subnet": "10.9.0.0/16",
+    "mtu": 1400,
 }
 
 
