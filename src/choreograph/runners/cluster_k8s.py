@@ -162,7 +162,7 @@ async def _check_capacity(kube: Kube, spec: RunSpec, config: K8sConfig, nodes: l
         )
     ).items
     names = {n.metadata.name for n in nodes}
-    live = [p for p in pods if p.spec.node_name in names or not p.spec.node_name]
+    live = [p for p in pods if p.spec.node_name in names]  # pending ones: the scheduler's call
     free = capacity.room(
         [dict(n.status.allocatable or {}) for n in nodes],
         [_requests(p) for p in live],

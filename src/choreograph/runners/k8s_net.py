@@ -69,6 +69,7 @@ class PodNetwork:
     ) -> None:
         self.network = network
         self.sidecar = Sidecar(network, sync_address, scope, tell)
+        self._sync_host = sync_address[0]
         self._tell = tell
         self._adopting: set[asyncio.Task[None]] = set()
 
@@ -97,6 +98,7 @@ class PodNetwork:
             self._tell(index, f"data network not attached: no process of container {container_id}")
             return
         try:
+            await _pin_route(pid, self._sync_host)
             await self.network.adopt(index, pid)
         except Exception as exc:
             self._tell(index, f"data network not attached: {exc}")
@@ -110,3 +112,31 @@ class PodNetwork:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+async def _pin_route(pid: int, address: str) -> None:
+    """Keep ``address`` (the sync service) reachable through the pod's own network: the
+    data network's routing policy replaces the default route (``deny_all`` removes it),
+    which a pod, unlike a container on the run's control network, uses to reach this
+    host. A host route via the pod's current gateway outlives that."""
+    shown = await _in_netns(pid, "ip", "-4", "route", "show", "default")
+    words = shown.split()
+    if "via" not in words[:-1]:
+        return  # no gateway: the address is on a link of the pod's, which stays
+    gateway = words[words.index("via") + 1]
+    device = words[words.index("dev") + 1] if "dev" in words[:-1] else ""
+    await _in_netns(
+        pid, "ip", "route", "replace", f"{address}/32", "via", gateway,
+        *(("dev", device) if device else ()),
+    )  # fmt: skip
+
+
+async def _in_netns(pid: int, *argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "nsenter", "-t", str(pid), "-n", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {err.decode().strip()}")
+    return out.decode()
