@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,3 +173,66 @@ def _wait_pod_gone(pod: str, namespace: str, timeout: float = 60) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"pod {pod} was not deleted after its instance ended")
+
+
+REPO = Path(__file__).parents[3]
+CONTAINERS_PLAN = REPO / "tests" / "integration" / "docker" / "plans" / "containers"
+
+
+def messages(run_dir: Path) -> list[str]:
+    """Every message event the run's instances logged (a pod's log also holds its
+    stderr, so lines that are not events are skipped)."""
+    found = []
+    for out in sorted(run_dir.glob("*/*/run.out")):
+        for line in out.read_text().splitlines():
+            try:
+                event = json.loads(line).get("event", {})
+            except (ValueError, AttributeError):
+                continue
+            if "message_event" in event:
+                found.append(event["message_event"]["message"])
+    return found
+
+
+@pytest.mark.timeout(900)
+def test_network_pingpong_keeps_its_rtt_window_in_pods(k8s: Choreo) -> None:
+    """The same example and windows as under local:netns and local:docker: the pods get
+    the run's shaped data network as eth1."""
+    run = k8s(
+        "run", "single", "--plan", str(REPO / "examples" / "network-pingpong"),
+        "--case", "pingpong", "--builder", "docker:python", "--runner", "cluster:k8s",
+        timeout=800,
+    )  # fmt: skip
+    assert run.code == 0, str(run)
+    assert run.run_dir is not None
+    rtts = [
+        float(rtt)
+        for text in messages(run.run_dir)
+        for rtt in re.findall(r"ping RTT was ([\d.]+) ms \[200", text)
+    ]
+    assert len(rtts) == 2 and all(rtt >= 200 for rtt in rtts), rtts
+
+
+@pytest.mark.timeout(600)
+def test_rules_per_destination_and_an_address_change_in_pods(k8s: Choreo) -> None:
+    """tests/integration/docker's ``rules`` case on pods: 40 ms to one peer, DROP to
+    another, then an address change, with the same assertions."""
+    run = k8s(
+        "run", "single", "--plan", str(CONTAINERS_PLAN), "--case", "rules",
+        "--builder", "docker:python", "--runner", "cluster:k8s",
+        timeout=500,
+    )  # fmt: skip
+    assert run.code == 0, str(run)
+    assert run.run_dir is not None
+    [record] = [
+        json.loads(m.removeprefix("rules "))
+        for m in messages(run.run_dir)
+        if m.startswith("rules ")
+    ]
+    shaped, unshaped = record["shaped"], record["unshaped"]
+    assert all(t is not None and t >= 0.040 for t in shaped), record  # never early
+    assert record["blocked"] is None, record  # the DROP rule
+    assert record["unblocked"] is not None and None not in unshaped, record
+    assert min(unshaped) < min(shaped), record  # the rule, not the host, made them slow
+    new_ip = record["new_ip"]
+    assert record["client_ip"] == record["eth1"] == record["seen_by_peer"] == new_ip, record
