@@ -29,6 +29,7 @@ from typing import Any
 
 from choreograph.cluster.capacity import quantity
 from choreograph.errors import InputError
+from choreograph.plan.ports import exposed_ports
 
 WHERE = '[runners."cluster:k8s"]'
 LOCAL_CONTAINERD = "/run/choreograph-k8s/containerd.sock"
@@ -129,7 +130,7 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
         if not isinstance(value, bool):
             raise InputError(f"{WHERE} {key} = {value!r}: expected true or false")
         out[key] = value
-    out["exposed_ports"] = _ports(run_config.get("exposed_ports", {}))
+    out["exposed_ports"] = exposed_ports(run_config.get("exposed_ports", {}), WHERE)
     out["sysctls"] = _sysctls(run_config.get("sysctls", []))
     for key in (
         "log_level",
@@ -169,26 +170,6 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
         raise InputError(f"{WHERE} mtu = {mtu!r}: expected a whole number 576-65535")
     out["mtu"] = mtu
     return K8sConfig(**{**base.__dict__, **out})
-
-
-def _ports(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise InputError(f'{WHERE} exposed_ports = {value!r}: expected a table (pprof = "6060")')
-    out = {}
-    for name, port in value.items():
-        text = str(port).strip()
-        number = re.fullmatch(r"(\d{1,5})(/(tcp|udp))?", text)
-        if (
-            not number
-            or not 1 <= int(number.group(1)) <= 65535
-            or not re.search(r"[A-Za-z]", str(name))
-        ):
-            raise InputError(
-                f"{WHERE} exposed_ports.{name} = {port!r}: expected a named port "
-                'such as pprof = "6060"'
-            )
-        out[str(name)] = text
-    return out
 
 
 def _sysctls(value: object) -> dict[str, str]:

@@ -3,7 +3,6 @@ reads is honoured or refused with why (see :mod:`choreograph.runners.local_docke
 
 from __future__ import annotations
 
-import re
 import resource
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from choreograph.containers import instances
 from choreograph.durations import parse_duration
 from choreograph.errors import InputError
+from choreograph.plan.ports import exposed_ports
 from choreograph.plan.spec import RunSpec
 from choreograph.runners.local_netns import checked_mtu
 from choreograph.runners.resources import sample_interval
@@ -67,7 +67,7 @@ def parse_config(spec: RunSpec) -> dict[str, Any]:
             instances.ulimit_arg(u, f"{WHERE} ulimits")
             for u in _strings(run_config, "ulimits", default_ulimits())
         ),
-        "exposed_ports": _ports(run_config.get("exposed_ports", {})),
+        "exposed_ports": exposed_ports(run_config.get("exposed_ports", {}), WHERE),
         "additional_hosts": list(_strings(run_config, "additional_hosts", ())),
         "outcomes_collection_timeout": _duration(
             run_config.get("outcomes_collection_timeout", "45s")
@@ -101,20 +101,6 @@ def _strings(config: Mapping[str, Any], key: str, default: tuple[str, ...]) -> t
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(f"{WHERE} {key} = {value!r}: expected a list of strings")
     return tuple(v.strip() for v in value if v.strip())
-
-
-def _ports(value: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise InputError(f'{WHERE} exposed_ports = {value!r}: expected a table (pprof = "6060")')
-    out = {}
-    for name, port in value.items():
-        text = str(port).strip()
-        if not re.fullmatch(r"\d{1,5}(/(tcp|udp))?", text) or not str(name).strip():
-            raise InputError(
-                f'{WHERE} exposed_ports.{name} = {port!r}: expected a port such as "6060"'
-            )
-        out[str(name)] = text
-    return out
 
 
 def _duration(value: object) -> float:

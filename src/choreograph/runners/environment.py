@@ -7,7 +7,8 @@ import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from choreograph.plan.spec import RunSpec
+from choreograph.errors import InputError
+from choreograph.plan.spec import Artifact, RunSpec
 from choreograph.runners.base import RunContext
 from choreograph.wire.env import RunEnvVars
 
@@ -77,3 +78,14 @@ def instance_env(
     env.setdefault("INFLUXDB_URL", "")
     env.setdefault("REDIS_HOST", "")
     return env
+
+
+def required_image(artifact: Artifact, group: str, runner: str) -> str:
+    """The image a container runner starts for ``group``; refused when the build made none."""
+    if not artifact.image:
+        raise InputError(
+            f"group {group!r}: {runner} runs images, and builder {artifact.builder!r} made "
+            "none; use a docker:* builder (docker:go, docker:node, docker:generic, "
+            "docker:python) or --use-build IMAGE"
+        )
+    return artifact.image

@@ -29,7 +29,12 @@ from choreograph.cluster.kube import Kube
 from choreograph.errors import RunnerError
 from choreograph.plan.facts import InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
 from choreograph.runners.base import RunContext
-from choreograph.runners.environment import InstanceSlot, instance_env, instance_slots
+from choreograph.runners.environment import (
+    InstanceSlot,
+    instance_env,
+    instance_slots,
+    required_image,
+)
 from choreograph.runners.k8s_cleanup import (
     dead_runs,
     delete_namespaces,
@@ -38,7 +43,7 @@ from choreograph.runners.k8s_cleanup import (
 )
 from choreograph.runners.k8s_images import ensure_images
 from choreograph.runners.k8s_net import PodNetwork
-from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
+from choreograph.runners.sync_alias import alias_names
 from choreograph.wire.events import parse_line
 
 FATAL_WAITING = {
@@ -110,14 +115,7 @@ class K8sRun:
     # -- set-up ---------------------------------------------------------------------
 
     def _image(self, slot: InstanceSlot) -> str:
-        artifact = self.ctx.artifacts[slot.group]
-        if not artifact.image:
-            raise RunnerError(
-                f"group {slot.group!r}: cluster:k8s runs images, and builder "
-                f"{artifact.builder!r} made none; use a docker:* builder (docker:go, "
-                "docker:node, docker:generic, docker:python) or --use-build IMAGE"
-            )
-        return artifact.image
+        return required_image(self.ctx.artifacts[slot.group], slot.group, "cluster:k8s")
 
     async def _sweep_dead_runs(self) -> None:
         dead = await dead_runs(self.kube)
@@ -143,15 +141,8 @@ class K8sRun:
         ctx, slot, config = self.ctx, pod.slot, self.config
         group = next(g for g in ctx.spec.groups if g.id == slot.group)
         artifact = ctx.artifacts[slot.group]
-        aliases = {parse_alias(TESTGROUND_SYNC_ALIAS)[0]: ctx.sync_host}
-        if artifact.sync_alias:
-            name, port = parse_alias(artifact.sync_alias)
-            if port != ctx.sync_port:
-                raise RunnerError(
-                    f"group {slot.group!r}: the plan dials the sync service at "
-                    f"{artifact.sync_alias}, but port {port} is taken on {ctx.sync_host}; free it"
-                )
-            aliases[name] = ctx.sync_host
+        names = alias_names(artifact.sync_alias, slot.group, ctx.sync_port, ctx.sync_host)
+        aliases = dict.fromkeys(names, ctx.sync_host)
         hostname = pod.name
         subnet = self.subnet or "0.0.0.0/0"
         if self.network is not None:

@@ -41,7 +41,7 @@ from typing import Any
 
 from choreograph.containers import client, control, instances
 from choreograph.containers.instances import InstanceContainer
-from choreograph.errors import InputError, RunnerError
+from choreograph.errors import RunnerError
 from choreograph.net.addresses import hostnames
 from choreograph.net.host import RunNetwork
 from choreograph.net.netns import run_ip
@@ -54,15 +54,15 @@ from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.containment import RunContainment
 from choreograph.runners.docker_cleanup import KEEP_LABEL, remove_run, sweep_dead_runs
 from choreograph.runners.docker_config import CONFIG_KEYS, instance_limits, parse_config
-from choreograph.runners.environment import instance_env, instance_slots
+from choreograph.runners.environment import instance_env, instance_slots, required_image
 from choreograph.runners.local_netns import gateway_placement, tell_instance
 from choreograph.runners.resources import ResourceSampler
 from choreograph.runners.supervise import Launch, Running, Supervisor
-from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
+from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, alias_names, parse_alias
 
 DATA_IFNAME = "eth1"
 CONTROL_IFNAME = "eth0"
-SYNC_ALIAS_NAME, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
+_, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
 ADOPT_POLL_S = 0.02
 ENGINE_POLL_S = 2.0
 
@@ -180,26 +180,13 @@ class _DockerRun:
         ctx, slot = self.ctx, self.slots[index]
         host = self.network.plan.instances[index]
         artifact = ctx.artifacts[slot.group]
-        if not artifact.image:
-            raise InputError(
-                f"group {slot.group!r}: local:docker runs images, and builder "
-                f"{artifact.builder!r} made none; use a docker:* builder (docker:go, "
-                "docker:node, docker:generic, docker:python) or --use-build IMAGE"
-            )
+        image = required_image(artifact, slot.group, "local:docker")
         gateway = str(self.network.plan.gateway)
-        alias_hosts = {SYNC_ALIAS_NAME}
-        if artifact.sync_alias:
-            name, port = parse_alias(artifact.sync_alias)
-            if port != ctx.sync_port:
-                raise RunnerError(
-                    f"group {slot.group!r}: the plan dials the sync service at "
-                    f"{artifact.sync_alias}, but port {port} is taken on {gateway}; free it"
-                )
-            alias_hosts.add(name)
+        alias_hosts = alias_names(artifact.sync_alias, slot.group, ctx.sync_port, gateway)
         return InstanceContainer(
             key=slot.key,
             name=instances.container_name(self.network.plan.tag, slot.key),
-            image=artifact.image,
+            image=image,
             command=artifact.argv,
             hostname=host.hostname,
             env=self._env(index),

@@ -28,6 +28,22 @@ def parse_alias(alias: str) -> tuple[str, int]:
     return name, int(port)
 
 
+def alias_names(alias: str, group: str, sync_port: int, where: str) -> set[str]:
+    """Host names a container runner's instance must resolve to the sync service's
+    address ``where``: Testground's always, and a plan's own ``sync_alias``, whose port
+    must be the one the service got."""
+    names = {parse_alias(TESTGROUND_SYNC_ALIAS)[0]}
+    if alias:
+        name, port = parse_alias(alias)
+        if port != sync_port:
+            raise RunnerError(
+                f"group {group!r}: the plan dials the sync service at {alias}, but port "
+                f"{port} is taken on {where}; free it"
+            )
+        names.add(name)
+    return names
+
+
 def private_loopback(run_id: str) -> str:
     """A loopback address of 127/8 picked from the run id: distinct runs, distinct ports."""
     digest = hashlib.sha256(run_id.encode()).digest()

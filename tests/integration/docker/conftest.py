@@ -11,6 +11,7 @@ around every test here too, and the ``pair`` network fixture is shared with it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -137,4 +138,24 @@ def tagged(run_dir: Path, prefix: str) -> list[dict[str, Any]]:
         json.loads(m.removeprefix(prefix + " "))
         for m in messages(run_dir)
         if m.startswith(prefix + " ")
+    ]
+
+
+def check_rules_record(record: dict[str, Any]) -> None:
+    """What the containers plan's ``rules`` case must have seen, on any runner."""
+    shaped, unshaped = record["shaped"], record["unshaped"]
+    assert all(t is not None and t >= 0.040 for t in shaped), record  # never early
+    assert record["blocked"] is None, record  # the DROP rule
+    assert record["unblocked"] is not None and None not in unshaped, record
+    assert min(unshaped) < min(shaped), record  # the rule, not the host, made them slow
+    new_ip = record["new_ip"]
+    assert record["client_ip"] == record["eth1"] == record["seen_by_peer"] == new_ip, record
+
+
+def pingpong_rtts(run_dir: Path) -> list[float]:
+    """The slow round trips examples/network-pingpong measured (its 200 ms window)."""
+    return [
+        float(rtt)
+        for text in messages(run_dir)
+        for rtt in re.findall(r"ping RTT was ([\d.]+) ms \[200", text)
     ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,10 +28,12 @@ from tests.integration.net.conftest import host_state, wait_until_sleeping
 from .conftest import (
     CONTAINERS_PLAN,
     NEEDS,
+    check_rules_record,
     docker,
     labelled,
     messages,
     namespaces_of,
+    pingpong_rtts,
     remove_labelled,
     tagged,
 )
@@ -134,11 +135,7 @@ def test_network_pingpong_keeps_its_rtt_window(choreo: Choreo, builder: str, run
     assert run.code == 0, str(run)
     assert run.record["spec"]["runner"] == runner
     assert run.run_dir is not None
-    rtts = [
-        float(rtt)
-        for text in messages(run.run_dir)
-        for rtt in re.findall(r"ping RTT was ([\d.]+) ms \[200", text)
-    ]
+    rtts = pingpong_rtts(run.run_dir)
     assert len(rtts) == 2 and all(rtt >= 200 for rtt in rtts), rtts
 
 
@@ -148,13 +145,7 @@ def test_rules_and_an_address_change_inside_containers(choreo: Choreo) -> None:
     assert run.code == 0, str(run)
     assert run.run_dir is not None
     [record] = tagged(run.run_dir, "rules")
-    shaped, unshaped = record["shaped"], record["unshaped"]
-    assert all(t is not None and t >= 0.040 for t in shaped), record  # never early
-    assert record["blocked"] is None, record  # the DROP rule
-    assert record["unblocked"] is not None and None not in unshaped, record
-    assert min(unshaped) < min(shaped), record  # the rule, not the host, made them slow
-    new_ip = record["new_ip"]
-    assert record["client_ip"] == record["eth1"] == record["seen_by_peer"] == new_ip, record
+    check_rules_record(record)
 
 
 @pytest.mark.timeout(900)

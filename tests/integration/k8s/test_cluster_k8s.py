@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.compat.conftest import Choreo, Run
+from tests.integration.docker.conftest import check_rules_record, pingpong_rtts, tagged
 
 from .conftest import OUTCOMES, kubectl, run_namespaces, wait_namespaces_gone
 
@@ -179,21 +179,6 @@ REPO = Path(__file__).parents[3]
 CONTAINERS_PLAN = REPO / "tests" / "integration" / "docker" / "plans" / "containers"
 
 
-def messages(run_dir: Path) -> list[str]:
-    """Every message event the run's instances logged (a pod's log also holds its
-    stderr, so lines that are not events are skipped)."""
-    found = []
-    for out in sorted(run_dir.glob("*/*/run.out")):
-        for line in out.read_text().splitlines():
-            try:
-                event = json.loads(line).get("event", {})
-            except (ValueError, AttributeError):
-                continue
-            if "message_event" in event:
-                found.append(event["message_event"]["message"])
-    return found
-
-
 @pytest.mark.timeout(900)
 def test_network_pingpong_keeps_its_rtt_window_in_pods(k8s: Choreo) -> None:
     """The same example and windows as under local:netns and local:docker: the pods get
@@ -205,11 +190,7 @@ def test_network_pingpong_keeps_its_rtt_window_in_pods(k8s: Choreo) -> None:
     )  # fmt: skip
     assert run.code == 0, str(run)
     assert run.run_dir is not None
-    rtts = [
-        float(rtt)
-        for text in messages(run.run_dir)
-        for rtt in re.findall(r"ping RTT was ([\d.]+) ms \[200", text)
-    ]
+    rtts = pingpong_rtts(run.run_dir)
     assert len(rtts) == 2 and all(rtt >= 200 for rtt in rtts), rtts
 
 
@@ -224,15 +205,5 @@ def test_rules_per_destination_and_an_address_change_in_pods(k8s: Choreo) -> Non
     )  # fmt: skip
     assert run.code == 0, str(run)
     assert run.run_dir is not None
-    [record] = [
-        json.loads(m.removeprefix("rules "))
-        for m in messages(run.run_dir)
-        if m.startswith("rules ")
-    ]
-    shaped, unshaped = record["shaped"], record["unshaped"]
-    assert all(t is not None and t >= 0.040 for t in shaped), record  # never early
-    assert record["blocked"] is None, record  # the DROP rule
-    assert record["unblocked"] is not None and None not in unshaped, record
-    assert min(unshaped) < min(shaped), record  # the rule, not the host, made them slow
-    new_ip = record["new_ip"]
-    assert record["client_ip"] == record["eth1"] == record["seen_by_peer"] == new_ip, record
+    [record] = tagged(run.run_dir, "rules")
+    check_rules_record(record)

@@ -30,10 +30,15 @@ def last_run(home: Path) -> Path:
 
 
 def messages(run_dir: Path) -> list[str]:
+    """Every message event of the run's instances (lines that are not events are skipped:
+    a pod's log, cluster:k8s's run.out, also holds its stderr)."""
     found = []
     for out in sorted(run_dir.glob("*/*/run.out")):
         for line in out.read_text().splitlines():
-            event = json.loads(line).get("event", {})
+            try:
+                event = json.loads(line).get("event", {})
+            except (ValueError, AttributeError):
+                continue
             if "message_event" in event:
                 found.append(event["message_event"]["message"])
     return found
