@@ -15,7 +15,8 @@ grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (
 pods reach this host's sync service at), ``image_load`` (``auto``, ``containerd``,
 ``registry``, ``none``), ``containerd_address``, ``registry``, ``api_concurrency``,
 ``collector_image``, and for the data network of pods on this host, as ``local:docker``:
-``shaping`` (``userspace``, or ``none`` for no data network), ``subnet``, ``mtu``.
+``shaping`` (``userspace``, or ``none`` for no data network), ``subnet``, ``mtu``, and
+``sample_interval`` (read by the runner's resource sampler).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ CONFIG_KEYS = (
     "shaping",
     "subnet",
     "mtu",
+    "sample_interval",
 )
 
 

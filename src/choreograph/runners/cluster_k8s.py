@@ -34,6 +34,7 @@ from choreograph.net.host import RunNetwork
 from choreograph.plan.spec import RunSpec
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.environment import instance_slots
+from choreograph.runners.k8s_net import HostPods
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
 
 _, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
@@ -47,7 +48,9 @@ class ClusterK8sRunner:
     preferred_sync_port = TESTGROUND_SYNC_PORT
 
     def __init__(self) -> None:
-        self._placed: tuple[Kube, K8sConfig, str, RunNetwork | None] | None = None
+        self._placed: tuple[Kube, K8sConfig, str, RunNetwork | None, bool] | None = None
+        """What ``placed`` found: the client, the config, TEST_SUBNET, the data network,
+        whether every node is this host."""
 
     def problems(self) -> list[str]:
         return problems(kubeconfig_path(""))
@@ -72,12 +75,12 @@ class ClusterK8sRunner:
             host = config.sync_host or _local_sync_host(nodes)
             subnet = _pod_subnet(nodes)
             async with contextlib.AsyncExitStack() as stack:
-                network = None
-                if config.shaping != "none" and _all_here(nodes):
+                network, here = None, _all_here(nodes)
+                if config.shaping != "none" and here:
                     network = await stack.enter_async_context(
                         _data_network(run_id, spec, run_dir, config)
                     )
-                self._placed = (kube, config, subnet, network)
+                self._placed = (kube, config, subnet, network, here)
                 yield Placement(sync_host=host)
         finally:
             self._placed = None
@@ -90,20 +93,27 @@ class ClusterK8sRunner:
             async with self.placed(ctx.run_id, ctx.spec, ctx.run_dir):
                 await self.run(ctx)
             return
-        kube, config, subnet, network = self._placed
-        pod_network = None
-        if network is not None:
-            from choreograph.runners.k8s_net import PodNetwork
-            from choreograph.runners.local_netns import tell_instance
+        kube, config, subnet, network, here = self._placed
+        await K8sRun(ctx, kube, config, subnet, _host_pods(ctx, network) if here else None).run()
 
-            keys = [slot.key for slot in instance_slots(ctx.spec)]
-            pod_network = PodNetwork(
-                network,
-                (ctx.sync_host, ctx.sync_port),
-                (ctx.run_id, ctx.spec.plan, ctx.spec.case),
-                lambda index, message: tell_instance(ctx, keys[index], message),
-            )
-        await K8sRun(ctx, kube, config, subnet, pod_network).run()
+
+def _host_pods(ctx: RunContext, network: RunNetwork | None) -> HostPods:
+    """Pods on this host: sampled, and adopted into ``network`` if the run has one."""
+    from choreograph.runners.k8s_net import HostPods, PodNetwork
+    from choreograph.runners.local_netns import tell_instance
+    from choreograph.runners.resource_schedule import sample_interval
+
+    keys = [slot.key for slot in instance_slots(ctx.spec)]
+
+    def tell(index: int, message: str) -> None:
+        tell_instance(ctx, keys[index], message)
+
+    pod_network = None
+    if network is not None:
+        scope = (ctx.run_id, ctx.spec.plan, ctx.spec.case)
+        pod_network = PodNetwork(network, (ctx.sync_host, ctx.sync_port), scope, tell)
+    interval = sample_interval(ctx.spec.run_config)
+    return HostPods(ctx.run_id, interval, ctx.instance_dir, pod_network, tell)
 
 
 def _data_network(run_id: str, spec: RunSpec, run_dir: Path, config: K8sConfig) -> RunNetwork:

@@ -1,4 +1,5 @@
-"""The data network of ``cluster:k8s`` pods that run on this host: the same
+"""``cluster:k8s`` pods that run on this host: their processes sampled as every local
+runner's are (:class:`HostPods`), and their data network (:class:`PodNetwork`), the same
 :class:`~choreograph.net.host.RunNetwork`, switch, link model and sidecar as
 ``local:netns`` and ``local:docker``, given each pod's network namespace once its instance
 container runs.
@@ -16,7 +17,6 @@ does the same there is not built yet.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import time
 from collections.abc import Callable
@@ -25,6 +25,9 @@ from pathlib import Path
 from choreograph.containers.instances import runs_the_image
 from choreograph.net.host import RunNetwork
 from choreograph.net.sidecar import Sidecar
+from choreograph.runners import cgroups
+from choreograph.runners.resources import ResourceSampler
+from choreograph.runners.supervise import Running
 
 DATA_IFNAME = "eth1"
 PID_POLL_S = 0.02
@@ -71,7 +74,6 @@ class PodNetwork:
         self.sidecar = Sidecar(network, sync_address, scope, tell)
         self._sync_host = sync_address[0]
         self._tell = tell
-        self._adopting: set[asyncio.Task[None]] = set()
 
     @property
     def subnet(self) -> str:
@@ -80,23 +82,8 @@ class PodNetwork:
     def hostname(self, index: int) -> str:
         return self.network.plan.instances[index].hostname
 
-    def adopt_later(self, index: int, pod_uid: str, container_id: str) -> None:
-        """Give instance ``index`` its data interface once its container's process runs
-        the image (not ``runc init`` any more)."""
-        task = asyncio.get_running_loop().create_task(self._adopt(index, pod_uid, container_id))
-        self._adopting.add(task)
-        task.add_done_callback(self._adopting.discard)
-
-    async def _adopt(self, index: int, pod_uid: str, container_id: str) -> None:
-        deadline = time.monotonic() + PID_WAIT_S
-        while time.monotonic() < deadline:
-            pid = container_pid(pod_uid, container_id)
-            if pid is not None and runs_the_image(pid):
-                break
-            await asyncio.sleep(PID_POLL_S)
-        else:
-            self._tell(index, f"data network not attached: no process of container {container_id}")
-            return
+    async def adopt(self, index: int, pid: int) -> None:
+        """Give instance ``index`` (its container's process ``pid``) its data interface."""
         try:
             await _pin_route(pid, self._sync_host)
             await self.network.adopt(index, pid)
@@ -104,14 +91,20 @@ class PodNetwork:
             self._tell(index, f"data network not attached: {exc}")
 
     async def serve(self) -> None:
-        """The sidecar, until cancelled; then any adoption still going is cancelled."""
-        try:
-            await self.sidecar.serve()
-        finally:
-            for task in list(self._adopting):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """The sidecar, until cancelled."""
+        await self.sidecar.serve()
+
+
+async def wait_pid(pod_uid: str, container_id: str, wait_s: float = PID_WAIT_S) -> int | None:
+    """The process of a pod container that runs the image (not ``runc init`` any more),
+    once it does; None if none did within ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        pid = container_pid(pod_uid, container_id)
+        if pid is not None and runs_the_image(pid):
+            return pid
+        await asyncio.sleep(PID_POLL_S)
+    return None
 
 
 async def _pin_route(pid: int, address: str) -> None:
@@ -140,3 +133,56 @@ async def _in_netns(pid: int, *argv: str) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: {err.decode().strip()}")
     return out.decode()
+
+
+class HostPods:
+    """The run's pods whose node is this host: each one's container process, found once it
+    runs, is adopted into the data network (if the run has one) and sampled each
+    ``interval`` into the instance's resource series, as under ``local:docker``."""
+
+    def __init__(
+        self,
+        run_id: str,
+        interval: float,
+        instance_dir: Callable[[str], Path],
+        network: PodNetwork | None,
+        tell: Callable[[int, str], None],
+    ) -> None:
+        self.network = network
+        self._sampler = ResourceSampler(run_id, interval, instance_dir)
+        self._tell = tell
+        self._running: dict[str, Running] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def started(self, index: int, key: str, pod_uid: str, container_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._found(index, key, pod_uid, container_id)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def ended(self, key: str) -> None:
+        self._running.pop(key, None)
+
+    async def _found(self, index: int, key: str, pod_uid: str, container_id: str) -> None:
+        pid = await wait_pid(pod_uid, container_id)
+        if pid is None:
+            if self.network is not None:
+                self._tell(index, f"data network not attached: no process of {container_id}")
+            return
+        if self.network is not None:
+            await self.network.adopt(index, pid)
+        cell = await asyncio.to_thread(cgroups.cell_of_process, pid)
+        self._running[key] = Running(pid, None, cell)
+
+    async def serve(self) -> None:
+        """The sidecar and the sampler, until cancelled; then whatever is still looking
+        for a pod's process is cancelled too."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._sampler.run(lambda: self._running))
+                if self.network is not None:
+                    tg.create_task(self.network.serve())
+        finally:
+            for task in list(self._tasks):
+                task.cancel()

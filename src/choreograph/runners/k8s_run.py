@@ -42,7 +42,7 @@ from choreograph.runners.k8s_cleanup import (
     run_lock,
 )
 from choreograph.runners.k8s_images import ensure_images
-from choreograph.runners.k8s_net import PodNetwork
+from choreograph.runners.k8s_net import HostPods
 from choreograph.runners.sync_alias import alias_names
 from choreograph.wire.events import parse_line
 
@@ -80,10 +80,11 @@ class K8sRun:
         kube: Kube,
         config: K8sConfig,
         subnet: str,
-        network: PodNetwork | None = None,
+        host: HostPods | None = None,
     ) -> None:
         self.ctx, self.kube, self.config, self.subnet = ctx, kube, config, subnet
-        self.network = network
+        self.host = host
+        self.network = host.network if host is not None else None
         self.namespace = manifests.namespace_name(config.namespace_prefix, ctx.run_id)
         self.pods = {
             manifests.pod_name(s.key): _Pod(s, manifests.pod_name(s.key))
@@ -196,7 +197,7 @@ class K8sRun:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._follow(selector))
             tg.create_task(self._progress())
-            sidecar = tg.create_task(self.network.serve()) if self.network else None
+            on_host = tg.create_task(self.host.serve()) if self.host else None
             stopper = tg.create_task(self._stop_when_asked())
             await asyncio.gather(*(self._create_pod(p, images) for p in self.pods.values()))
             self._check_done()
@@ -204,8 +205,8 @@ class K8sRun:
             while self.finishing:
                 await asyncio.gather(*self.finishing)
             stopper.cancel()
-            if sidecar is not None:
-                sidecar.cancel()
+            if on_host is not None:
+                on_host.cancel()
 
     async def _follow(self, selector: str) -> None:
         async for kind, pod in self.kube.watch(self.namespace, selector, self.done):
@@ -231,14 +232,11 @@ class K8sRun:
             "",
         )
         tracked.waiting = f"unschedulable: {unschedulable}" if unschedulable else ""
-        state = next(
-            (
-                c.state
-                for c in status.container_statuses or []
-                if c.name == manifests.INSTANCE_CONTAINER
-            ),
+        container = next(
+            (c for c in status.container_statuses or [] if c.name == manifests.INSTANCE_CONTAINER),
             None,
         )
+        state = container.state if container is not None else None
         if state is None:
             if status.phase == "Failed":  # e.g. evicted, or its deadline passed unstarted
                 self._exit(tracked, 137, f"pod failed: {status.reason}: {status.message}")
@@ -247,12 +245,10 @@ class K8sRun:
             tracked.started = True
             at = _timestamp(state.running.started_at)
             self.ctx.report(InstanceStarted(tracked.slot.key, 0, at))
-            if self.network is not None:
-                container = next(
-                    c for c in status.container_statuses if c.name == manifests.INSTANCE_CONTAINER
-                )
+            if self.host is not None and container is not None:
                 cid = (container.container_id or "").partition("://")[2]
-                self.network.adopt_later(tracked.slot.global_index, pod.metadata.uid, cid)
+                key = tracked.slot.key
+                self.host.started(tracked.slot.global_index, key, pod.metadata.uid, cid)
         elif state.waiting and state.waiting.reason in FATAL_WAITING:
             message = f"{state.waiting.reason}: {state.waiting.message or ''}".strip()
             self._exit(tracked, FATAL_WAITING[state.waiting.reason], message)
@@ -260,6 +256,8 @@ class K8sRun:
             tracked.waiting = state.waiting.reason
         elif state.terminated:
             tracked.finished = True
+            if self.host is not None:
+                self.host.ended(tracked.slot.key)
             task = asyncio.get_running_loop().create_task(self._finish(tracked, state.terminated))
             self.finishing.add(task)
             task.add_done_callback(self.finishing.discard)

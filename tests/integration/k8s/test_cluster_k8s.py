@@ -192,6 +192,9 @@ def test_network_pingpong_keeps_its_rtt_window_in_pods(k8s: Choreo) -> None:
     assert run.run_dir is not None
     rtts = pingpong_rtts(run.run_dir)
     assert len(rtts) == 2 and all(rtt >= 200 for rtt in rtts), rtts
+    # pods on this host are sampled as local:docker's containers are
+    series = sorted(run.run_dir.glob("*/*/resources.out"))
+    assert len(series) == 2 and all("cpu_percent" in f.read_text() for f in series), series
 
 
 @pytest.mark.timeout(600)

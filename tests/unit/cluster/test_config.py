@@ -74,6 +74,7 @@ OURS: dict[str, Any] = {
     "shaping": "none",
     "subnet": "10.9.0.0/16",
     "mtu": 1400,
+    "sample_interval": "2s",
 }
 
 
