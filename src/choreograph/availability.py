@@ -108,6 +108,7 @@ def check_available(spec: RunSpec) -> None:
     missing_builders = [b for b in builders if b not in plugins.BUILDERS]
     missing_runner = spec.runner not in plugins.RUNNERS
     if not missing_builders and not missing_runner:
+        _check_images(spec)
         _check_docker(spec, builders)
         check_config_keys(spec)
         return
@@ -127,6 +128,28 @@ def check_available(spec: RunSpec) -> None:
     runner = _suggest([spec.runner], spec.enabled_runners, plugins.RUNNERS)
     lines.append(f"run it here with: --builder {builder} --runner {runner}")
     raise InputError("\n  ".join(lines))
+
+
+IMAGE_RUNNERS = frozenset({"local:docker", "cluster:k8s"})
+"""Runners that start each instance from an image, which only ``docker:*`` builds make."""
+
+
+def _check_images(spec: RunSpec) -> None:
+    """Refuse, before anything is built, groups an image runner cannot start: built by an
+    exec builder (no image) and not given one with ``--use-build`` — as Testground refuses
+    an incompatible builder and runner — saying which builder to use."""
+    if spec.runner not in IMAGE_RUNNERS:
+        return
+    lacking = sorted(
+        {g.builder for g in spec.groups if not g.artifact and not g.builder.startswith("docker:")}
+    )
+    if not lacking:
+        return
+    raise InputError(
+        f"runner {spec.runner} starts each instance from an image, and builder "
+        f"{', '.join(lacking)} makes none: build with --builder "
+        f"docker:{lacking[0].partition(':')[2]} or pass --use-build IMAGE"
+    )
 
 
 DOCKER_IDS = frozenset(

@@ -51,3 +51,23 @@ def test_docker_plan_without_docker_says_how_to_start_it_and_what_else_runs(
 
 def test_available_ids_pass() -> None:
     check_available(_spec("exec:node", "local:exec"))
+
+
+@pytest.mark.parametrize("runner", ["local:docker", "cluster:k8s"])
+def test_an_image_runner_refuses_an_exec_build_before_building(runner: str) -> None:
+    with pytest.raises(InputError) as err:
+        check_available(_spec("exec:go", runner))
+    text = str(err.value)
+    assert f"runner {runner} starts each instance from an image" in text
+    assert "builder exec:go makes none" in text and "--builder docker:go" in text
+
+
+def test_an_image_runner_takes_a_prebuilt_image_from_any_builder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from choreograph.containers import client
+
+    monkeypatch.setattr(client, "problems", lambda: [])
+    spec = _spec("exec:go", "cluster:k8s")
+    spec = replace(spec, groups=(replace(spec.groups[0], artifact="choreograph/p:abc"),))
+    check_available(spec)  # --use-build IMAGE: nothing to build, nothing refused
