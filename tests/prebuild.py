@@ -3,18 +3,18 @@
 A test that runs such a plan (cargo for the Rust SDK plan, sdk-go's module download and
 compile, ``npm ci``) says so with ``@pytest.mark.prebuilt(*build_args, tools=…)``, where
 ``build_args`` are what follows ``choreo build`` (``"single", "--plan", PLAN`` or
-``"composition", "-f", FILE``). Once the tests are selected, every plan a selected test
-names is built into one shared builds folder, outside every test: pytest's per-test
-timeout measures the tests, not a cold compiler (a cold cargo build took 295-418 s on a
-busy 2-core host). Tests then run with homes whose ``builds`` is that folder (the
-``shared_builds`` fixture) and find their builds in the cache.
+``"composition", "-f", FILE``); ``images=True`` makes the default Docker base images
+first (``choreo images prepare``), for ``docker:*`` builds. Once the tests are selected,
+every plan a selected test names is built into one shared builds folder, outside every
+test: pytest's per-test timeout measures the tests, not a cold compiler (a cold cargo
+build took 295-418 s on a busy 2-core host). Tests then run with homes whose ``builds``
+is that folder (the ``shared_builds`` fixture) and find their builds in the cache.
 
 A plan whose ``tools`` are missing is not built (its tests skip, or fail in CI, as they
 say); a plan whose build fails fails its tests at once with the build's output, instead
 of each test building it again. ``CHOREO_TEST_SHARED_BUILDS`` names a folder to keep the
 builds in across sessions; by default they go in pytest's temporary folder, removed at
-the end.
-``tests/conftest.py`` registers the hooks and fixtures of this module.
+the end. ``tests/conftest.py`` registers the hooks and fixtures of this module.
 """
 
 from __future__ import annotations
@@ -81,12 +81,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.option.collectonly:
         return
     wanted: dict[tuple[str, ...], set[str]] = {}  # build args → tools
+    imaged: set[tuple[str, ...]] = set()  # docker:* builds: the base images first
     for item in session.items:
         if _skipped(item):
             continue
         for marker in item.iter_markers("prebuilt"):
             args = tuple(str(arg) for arg in marker.args)
             wanted.setdefault(args, set()).update(marker.kwargs.get("tools", ()))
+            if marker.kwargs.get("images"):
+                imaged.add(args)
     todo = [args for args, tools in wanted.items() if all(shutil.which(t) for t in tools)]
     if not todo:
         return
@@ -96,7 +99,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     with _home(prebuilds.builds) as home:
         for args in todo:
             started = time.monotonic()
-            failure = _build(home, args)
+            failure = _base_images() if args in imaged else None
+            failure = failure or _build(home, args)
             outcome = "FAILED" if failure else "ok"
             say(f"  choreo build {' '.join(args)}: {outcome} in {time.monotonic() - started:.0f} s")
             if failure:
@@ -112,6 +116,15 @@ def _skipped(item: pytest.Item) -> bool:
         any(c is True for c in marker.args) or marker.kwargs.get("condition") is True
         for marker in item.iter_markers("skipif")
     )
+
+
+def _base_images() -> str | None:
+    """Why the default base images could not be made (``choreo images prepare``, once per
+    session, as the Docker tests make them), or None when they exist."""
+    from tests.docker_support import _prepare_once
+
+    _, skipped, failure = _prepare_once()
+    return failure or skipped or None
 
 
 def _build(home: Path, args: tuple[str, ...]) -> str | None:

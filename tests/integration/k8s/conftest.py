@@ -51,14 +51,20 @@ def cluster_problem() -> str | None:
     return None
 
 
+PROBLEM = cluster_problem()
+REQUIRED = os.environ.get(REQUIRED_ENV) == "required"
+NEEDS = [
+    pytest.mark.root,
+    pytest.mark.skipif(PROBLEM is not None and not REQUIRED, reason=str(PROBLEM)),
+]
+"""Every module here: skipped (its plans not even built) without a cluster, unless one
+is required."""
+
+
 @pytest.fixture(scope="session")
 def cluster() -> None:
-    problem = cluster_problem()
-    if problem is None:
-        return
-    if os.environ.get(REQUIRED_ENV) == "required":
-        pytest.fail(f"{REQUIRED_ENV}=required, but {problem}")
-    pytest.skip(problem)
+    if PROBLEM is not None:
+        pytest.fail(f"{REQUIRED_ENV}=required, but {PROBLEM}")
 
 
 def run_namespaces() -> list[str]:

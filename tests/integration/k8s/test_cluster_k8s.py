@@ -17,10 +17,10 @@ import pytest
 from tests.compat.conftest import Choreo, Run
 from tests.integration.docker.conftest import check_rules_record, pingpong_rtts, tagged
 
-from .conftest import OUTCOMES, kubectl, run_namespaces, wait_namespaces_gone
+from .conftest import NEEDS, OUTCOMES, kubectl, run_namespaces, wait_namespaces_gone
 
 GO_BUILD = ("single", "--plan", str(OUTCOMES), "--builder", "docker:go")
-pytestmark = [pytest.mark.root, pytest.mark.prebuilt(*GO_BUILD, tools=("go",))]
+pytestmark = [*NEEDS, pytest.mark.prebuilt(*GO_BUILD, tools=("go",), images=True)]
 MIXED = Path(__file__).parents[3] / "examples" / "mixed-versions"
 
 
