@@ -413,15 +413,22 @@ kill_pods() {  # kill_pods KEEP: every container of ours; if KEEP, also its reco
 }
 
 drop_iptables() {  # rules tagged choreograph-k8s (ours, the CNI plugins'), KUBE-* chains
-    local ipt t rules chains c
+    local ipt t rules chains c drop
     for ipt in iptables ip6tables; do
         command -v "$ipt-restore" >/dev/null || continue
         for t in filter nat mangle raw; do
             rules=$("$ipt-save" -t "$t" 2>/dev/null) || continue
             chains=$(sed -n -e 's/^:\(KUBE-[^ ]*\).*/\1/p' -e "/$TAG/s/.* -j \(CNI-[^ ]*\).*/\1/p" <<<"$rules" | sort -u)
+            drop="$TAG|-j KUBE-"
+            # portmap's shared CNI-HOSTPORT-* chains too, unless another CNI network maps ports
+            if grep -q '^:CNI-HOSTPORT-' <<<"$rules" && ! awk -v tag="$TAG" \
+                '/^-A CNI-HOSTPORT-DNAT / && !index($0, tag) {f = 1} END {exit !f}' <<<"$rules"; then
+                chains+=$'\n'$(sed -n 's/^:\(CNI-HOSTPORT-[^ ]*\).*/\1/p' <<<"$rules")
+                drop+="|-j CNI-HOSTPORT-"
+            fi
             {   # one transaction per table: quick even with hundreds of pods' CNI chains
                 echo "*$t"
-                grep -E -e "$TAG" -e '-j KUBE-' <<<"$rules" | grep -v '^-A KUBE-' | sed 's/^-A /-D /' || true
+                grep -E -e "$drop" <<<"$rules" | grep -v '^-A KUBE-' | sed 's/^-A /-D /' || true
                 for c in $chains; do echo "-F $c"; done
                 for c in $chains; do echo "-X $c"; done
                 echo COMMIT
@@ -447,7 +454,9 @@ cmd_down() {
     done | xargs -r sh -c 'umount -l "$@" 2>/dev/null; rm -f "$@"' - || true
     awk '{print $5}' /proc/self/mountinfo | grep -E "^($HOME_DIR|$RUN)/" | sort -r |
         xargs -r umount -l 2>/dev/null || true
-    ip link del "$BRIDGE" 2>/dev/null || true
+    for m in "$BRIDGE" $(sed -n 's/.*"bridge": "\([^"]*\)".*/\1/p' "$HOME_DIR"/cni/net.d/*.conflist 2>/dev/null || true); do
+        ip link del "$m" 2>/dev/null || true  # also the one an older config named
+    done
     drop_iptables
     find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} + 2>/dev/null || true
     # what the kubelet and libcni keep in fixed places: log links, CNI results, a socket

@@ -68,8 +68,9 @@ def _runner_for_building(manifest: Manifest, builder: str) -> str:
     if manifest.defaults.runner:
         return ""
     known = [r for r in manifest.enabled_runners() if r in plugins.RUNNERS]
+    local = [r for r in known if r.startswith("local:")]  # needs no cluster to resolve
     if known:
-        return known[0]
+        return (local or known)[0]
     return (
         "local:docker"
         if (builder or manifest.defaults.builder or "").startswith("docker:")
