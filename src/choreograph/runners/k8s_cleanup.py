@@ -59,8 +59,9 @@ async def dead_runs(kube: Kube) -> dict[str, str]:
 
 
 async def delete_namespaces(kube: Kube, names: list[str], wait_s: float) -> list[str]:
-    """Delete the namespaces (their pods at once: grace 0) and wait up to ``wait_s`` for
-    them to be gone; the names still there."""
+    """Delete the namespaces and wait up to ``wait_s`` for them to be gone; the names
+    still there. Their pods go with their own grace period (5 s): the grace 0 given
+    here is the namespace's, which the namespace controller does not pass on."""
     for name in names:
         try:
             await kube.call(kube.core.delete_namespace, name, grace_period_seconds=0)
