@@ -215,6 +215,9 @@ class CalibrationPlan:
     metric: str = "cpu_percent"
     group: str | None = None
     """Measure this group only; None: every group."""
+    knob_groups: tuple[str, ...] = ()
+    """The groups whose knob param is driven; empty: every group (a composition's
+    controller group can keep its own value while its clients are calibrated)."""
     low: float = 0.0
     high: float | None = None
     """None: ten times the start value (100 when it is 0)."""
@@ -239,6 +242,9 @@ class CalibrationPlan:
         groups = [g.id for g in spec.groups]
         if self.group is not None and self.group not in groups:
             problems.append(f"--group {self.group!r}: the run has groups {', '.join(groups)}")
+        for wanted in self.knob_groups:
+            if wanted not in groups:
+                problems.append(f"--knob-group {wanted!r}: the run has groups {', '.join(groups)}")
         if problems:
             raise InputError("; ".join(problems))
 
@@ -246,6 +252,8 @@ class CalibrationPlan:
         if self.start is not None:
             return self.start
         for group in spec.groups:
+            if self.knob_groups and group.id not in self.knob_groups:
+                continue
             if (value := _number(group.params.get(self.knob))) is not None:
                 return value
         raise InputError(
@@ -355,7 +363,7 @@ async def calibrate(
     while state.status == "running":
         text = plan.text(knob)
         knob = float(text)  # what the run got is what the measurement belongs to
-        run_spec = _with_knob(spec, plan.knob, text)
+        run_spec = _with_knob(spec, plan.knob, text, plan.knob_groups)
         result = await execute(run_spec, settings, replace(options, run_id=""), sink, stop)
         measured, samples = measure(result.run_dir, groups, plan.metric, plan.group)
         error = None if measured is None else controller.error(measured)
@@ -386,8 +394,12 @@ async def calibrate(
     return state
 
 
-def _with_knob(spec: RunSpec, knob: str, text: str) -> RunSpec:
-    groups = tuple(replace(g, params={**g.params, knob: text}) for g in spec.groups)
+def _with_knob(spec: RunSpec, knob: str, text: str, only: tuple[str, ...] = ()) -> RunSpec:
+    """``spec`` with the knob set in every group, or in the groups ``only`` names."""
+    groups = tuple(
+        replace(g, params={**g.params, knob: text}) if not only or g.id in only else g
+        for g in spec.groups
+    )
     return replace(spec, groups=groups)
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from choreograph.api import Controller, Run, arun, compare
-from choreograph.errors import InputError, PlanError
+from choreograph.api import Controller, Run, Series, arun, compare, load
+from choreograph.errors import InputError, PlanError, RunNotFoundError
+from choreograph.results.liveness import owner_record
 from choreograph.results.metrics import metric_samples
 
 from .conftest import EXAMPLES
@@ -153,3 +154,79 @@ def test_calibrate_finds_the_knob_and_later_runs_use_it(controller: Controller) 
     assert set(run.metrics()["value"]) == {float(found.text or "nan")}
     with pytest.raises(InputError, match="use start="):
         controller.calibrate(METRICS, "noisy", knob="mean", target=1, params={"mean": 3})
+
+
+def test_past_runs_and_series_load_by_id_as_the_same_objects(controller: Controller) -> None:
+    failed = controller.run(EXAMPLES / "failure", "one-fails", instances=3)
+    s = controller.series(METRICS, "noisy", repeat=3, metric="value", instances=1)
+    # A run by id, by prefix, as `latest` and by folder: the outcome the run returned.
+    for ident in (failed.run_id, failed.run_id[:18], failed.folder):
+        loaded = controller.load_run(ident)
+        assert (loaded.run_id, loaded.success, loaded.status) == (failed.run_id, False, "failure")
+        assert (loaded.plan, loaded.case, loaded.groups) == ("failure", "one-fails", failed.groups)
+        assert [o.key for o in loaded.failures()] == ["single/1"]
+        assert loaded.instances["single/1"].error == "instance 1 disagrees"
+        assert loaded.instances["single/1"].returncode == failed.instances["single/1"].returncode
+        assert loaded.seconds == pytest.approx(failed.seconds, abs=1e-3)
+    assert controller.load_run("latest").run_id == s.runs[-1].run_id
+    # Its tables read the same folder.
+    assert list(controller.load_run(failed.run_id).outcomes()["status"]) == list(
+        failed.outcomes()["status"]
+    )
+    # A series: its runs, means and statistics, computed again from the record.
+    again = controller.load_series(s.series_id)
+    assert [r.run_id for r in again.runs] == [r.run_id for r in s.runs]
+    assert again.means == pytest.approx(s.means)
+    assert again.interval is not None and s.interval is not None
+    assert again.interval.low == pytest.approx(s.interval.low)
+    assert (again.status, again.success, again.metric) == ("done", True, "value")
+    assert isinstance(load(s.series_id, controller.home), Series)
+    assert isinstance(load(failed.run_id, controller.home), Run)
+    with pytest.raises(InputError, match="is a series, not a run"):
+        controller.load_run(s.series_id)
+    with pytest.raises(RunNotFoundError, match="no run or series"):
+        controller.load_run("19990101")
+
+
+def test_a_run_still_in_progress_or_cut_short_loads_as_what_it_is(
+    controller: Controller,
+) -> None:
+    run = controller.run(SYNC, "barrier", instances=2)
+    record_file = run.folder / "run.json"
+    record = json.loads(record_file.read_text())
+    # The same record, as a live process would own it: refused, the outcome is unknown.
+    live = {**record, "status": "running", "owner": owner_record()}
+    record_file.write_text(json.dumps(live))
+    with pytest.raises(InputError, match="still running"):
+        controller.load_run(run.run_id)
+    # Owned by a process that is gone (a SIGKILL mid-run): aborted, not a success.
+    dead = {**live, "owner": {**live["owner"], "started": 1.0}}
+    dead.pop("outcome")
+    record_file.write_text(json.dumps(dead))
+    loaded = controller.load_run(run.run_id)
+    assert (loaded.status, loaded.success, loaded.instances) == ("aborted", False, {})
+    assert loaded.stop_reason
+
+
+def test_calibrate_a_composition_drives_the_knob_of_chosen_groups(
+    controller: Controller, tmp_path: Path
+) -> None:
+    file = tmp_path / "two.toml"
+    file.write_text(
+        f'[global]\nplan = "{METRICS}"\ncase = "noisy"\n\n'
+        '[global.run]\ntest_params = { sd = "0", samples = "5" }\n\n'
+        '[[groups]]\nid = "fixed"\ninstances = { count = 1 }\n'
+        '[groups.run]\ntest_params = { mean = "40" }\n\n'
+        '[[groups]]\nid = "driven"\ninstances = { count = 1 }\n'
+    )
+    found = controller.calibrate(
+        file, knob="mean", target=150, metric="value", group="driven", knob_groups=("driven",)
+    )
+    assert found.converged, found.reason
+    assert found.value is not None and abs(found.value - 150) <= 1.5
+    last = controller.load_run(found.iterations[-1].run_id)
+    values = last.metrics().groupby("group")["value"].agg(set)
+    # The fixed group kept its own mean while the driven one was moved to the target.
+    assert values["fixed"] == {40.0} and values["driven"] == {float(found.text or "nan")}
+    with pytest.raises(InputError, match="--knob-group 'nobody'"):
+        controller.calibrate(file, knob="mean", target=1, knob_groups=("nobody",))

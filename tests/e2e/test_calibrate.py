@@ -95,3 +95,32 @@ def test_calibrated_without_a_calibration_and_bad_settings_are_refused(choreo: C
     not_number = calibrate(choreo, "--case", "burn", "--target", "50", "--tp", "sleep_ms=3")
     assert not_number.returncode == 2 and "give its first value as --start" in not_number.stderr
     assert choreo.runs() == []
+
+
+def test_calibrate_a_composition_with_knob_groups(choreo: Choreo, tmp_path: Path) -> None:
+    metrics = Path(__file__).parents[2] / "examples" / "metrics"
+    file = tmp_path / "two.toml"
+    file.write_text(
+        f'[global]\nplan = "{metrics}"\ncase = "noisy"\n\n'
+        '[global.run]\ntest_params = { sd = "0", samples = "5" }\n\n'
+        '[[groups]]\nid = "fixed"\ninstances = { count = 1 }\n'
+        '[groups.run]\ntest_params = { mean = "40" }\n\n'
+        '[[groups]]\nid = "driven"\ninstances = { count = 1 }\n'
+    )
+    args = ("calibrate", "-f", str(file), "--knob", "mean", "--metric", "value")
+    proc = choreo(*args, "--knob-group", "driven", "--group", "driven", "--target", "150")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = record(choreo)
+    assert found["status"] == "converged" and abs(found["value"] - 150) <= 1.5
+    assert found["settings"]["knob_groups"] == ["driven"]
+    last = choreo.home / "runs" / found["iterations"][-1]["run_id"]
+    fixed = [r.value for r in read_run(last, ["fixed"]) if r.name == "value"]
+    assert set(fixed) == {40.0}  # only the driven group's knob moved
+    # Without --knob-group every group gets the knob: the mean of both is the target.
+    both = choreo(*args, "--target", "150")
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert abs(record(choreo)["value"] - 150) <= 1.5
+    mixed = choreo(*args, "--plan", "metrics", "--target", "1")
+    assert mixed.returncode == 2 and "either --plan and --case, or a composition" in mixed.stderr
+    nothing = choreo("calibrate", "--knob", "mean", "--target", "1")
+    assert nothing.returncode == 2 and "give --plan and --case" in nothing.stderr

@@ -33,6 +33,9 @@ def test_api_surface_is_pinned() -> None:
         "arun",
         "calibrate",
         "compare",
+        "load",
+        "load_run",
+        "load_series",
         "run",
         "series",
     ]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,16 +26,32 @@ from choreograph.config import Settings
 from choreograph.engine import RunOptions, StopRequest
 from choreograph.errors import InputError
 from choreograph.plan import load_manifest, parse_test_param_flags, resolve_single
+from choreograph.plan.resolve import select_run
 from choreograph.plan.spec import RunSpec
 
 _CONTROL = "Controller"
 
 
 def calibrate(
-    plan: Annotated[str, typer.Option("--plan", "-p", help="Plan name or folder.")],
-    case: Annotated[str, typer.Option("--case", "-c", help="Test case name.")],
     knob: Annotated[str, typer.Option("--knob", help="The test param to drive (int or float).")],
     target: Annotated[float, typer.Option("--target", help="The metric's value to reach.")],
+    plan: Annotated[str | None, typer.Option("--plan", "-p", help="Plan name or folder.")] = None,
+    case: Annotated[str | None, typer.Option("--case", "-c", help="Test case name.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="A composition to calibrate, instead of --plan/--case."),
+    ] = None,
+    composition_run: Annotated[
+        str | None,
+        typer.Option("--run", help="Which [[runs]] entry of the composition, when it has several."),
+    ] = None,
+    knob_groups: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--knob-group",
+            help="Drive the knob in this group only (repeatable; default: every group).",
+        ),
+    ] = None,
     tolerance: Annotated[
         float | None,
         typer.Option("--tolerance", help="Converged within ± this (default 1% of the target)."),
@@ -110,23 +127,19 @@ def calibrate(
     integer: list[bool] = []
 
     def resolve(settings: Settings) -> list[RunSpec]:
-        plan_dir = workspace.find_plan(plan, settings.plans_dir)
-        manifest_file = plan_dir / workspace.MANIFEST
-        manifest = load_manifest(manifest_file)
         params = parse_test_param_flags(tp or [])
         if knob in params:
             raise InputError(f"--tp {knob}=… sets the knob itself: give its first value as --start")
-        spec = resolve_single(
-            manifest,
-            plan_dir,
-            case=case,
-            instances=instances,
-            test_params=substitute_calibrated(params, settings.home, manifest.name, case),
-            builder=builder,
-            runner=runner,
-            manifest_file=str(manifest_file),
-        )
-        declared = manifest.case(case).params.get(knob)
+        if file is not None:
+            if plan is not None or case is not None:
+                raise InputError("give either --plan and --case, or a composition --file")
+            spec = _composed(file, composition_run, settings, tp or [], builder, runner)
+            if instances is not None:
+                raise InputError("--instances: a composition gives each group its own count")
+        else:
+            spec = _single(plan, case, settings, params, instances, builder, runner)
+        manifest = load_manifest(spec.plan_dir / workspace.MANIFEST)
+        declared = manifest.case(spec.case).params.get(knob)
         integer.append(knob_is_integer(knob, None if declared is None else declared.type))
         return [spec]
 
@@ -138,6 +151,7 @@ def calibrate(
             tolerance=tolerance,
             metric=metric,
             group=group,
+            knob_groups=tuple(knob_groups or ()),
             low=low,
             high=high,
             start=start,
@@ -154,6 +168,47 @@ def calibrate(
     _verdict(state)
     if not state.converged:
         raise typer.Exit(1)
+
+
+def _single(
+    plan: str | None,
+    case: str | None,
+    settings: Settings,
+    params: dict[str, str],
+    instances: int | None,
+    builder: str | None,
+    runner: str | None,
+) -> RunSpec:
+    if plan is None or case is None:
+        raise InputError("calibrate what? give --plan and --case, or a composition --file")
+    plan_dir = workspace.find_plan(plan, settings.plans_dir)
+    manifest_file = plan_dir / workspace.MANIFEST
+    manifest = load_manifest(manifest_file)
+    return resolve_single(
+        manifest,
+        plan_dir,
+        case=case,
+        instances=instances,
+        test_params=substitute_calibrated(params, settings.home, manifest.name, case),
+        builder=builder,
+        runner=runner,
+        manifest_file=str(manifest_file),
+    )
+
+
+def _composed(
+    file: Path,
+    wanted: str | None,
+    settings: Settings,
+    tp: list[str],
+    builder: str | None,
+    runner: str | None,
+) -> RunSpec:
+    """The one run of the composition ``file`` to calibrate (``--run`` when it has several)."""
+    from choreograph.cli.app import composition_specs
+
+    specs = composition_specs(file, settings, tp, builder, runner)
+    return select_run(specs, wanted, file, "--run ID")
 
 
 async def _calibrate(

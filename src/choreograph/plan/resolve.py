@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from choreograph.errors import Issue, PlanError
+from choreograph.errors import InputError, Issue, PlanError
 from choreograph.plan._toml import KeyPath, format_field
 from choreograph.plan.composition import Composition, PlannedGroup, PlannedRun
 from choreograph.plan.manifest import Manifest, TestCase
@@ -272,3 +272,15 @@ def _params(
 
 def _cite(source: str, line: int | None) -> str:
     return f"{source}:{line}" if line else source
+
+
+def select_run(specs: list[RunSpec], wanted: str | None, source: object, flag: str) -> RunSpec:
+    """The one run of a composition's ``specs`` a command works on: the ``[[runs]]`` entry
+    ``wanted``, or the only one. ``flag`` is how the caller names the choice (``--run
+    ID``, ``composition_run=…``), so the error says what to type."""
+    found = [s for s in specs if wanted is None or s.composition_run == wanted]
+    if len(found) != 1:
+        ids = ", ".join(s.composition_run for s in specs)
+        asked = f"no [[runs]] {wanted!r}" if wanted else "several [[runs]]"
+        raise InputError(f"{source} has {asked}; its runs: {ids} (choose one with {flag})")
+    return found[0]
