@@ -9,13 +9,18 @@ The token travels as ``Authorization: Bearer <token>`` or, for clients that cann
 headers, as the query parameter ``?token=<token>``. Testground's own SDKs (sdk-go, sdk-js, the
 Rust crate) send neither, so token mode serves remote tools and clients that can; runs of
 unmodified Testground plans use the tokenless loopback (or per-run namespace) service.
+
+A service that must serve both — the one ``cluster:k8s`` runs inside the cluster, reached
+by the run's pods (Testground's SDKs, no token) and by the host engine (token) — names
+the networks its instances connect from (``tokenless`` networks, the run's pod addresses):
+a handshake from there passes without the token, any other needs it.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,15 +59,57 @@ def listen_problem(host: str, token: str | None) -> str | None:
     )
 
 
-def require_token(token: str, on_reject: Callable[[], None] | None = None) -> ProcessRequest:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(texts: Sequence[str]) -> tuple[Network, ...]:
+    """``10.244.0.0/16``-style networks (a bare address is a /32 or /128); ValueError
+    naming the one that is not."""
+    out = []
+    for text in texts:
+        try:
+            out.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a network such as 10.244.0.0/16") from None
+    return tuple(out)
+
+
+def from_networks(address: str, networks: Sequence[Network]) -> bool:
+    """Whether the peer ``address`` lies in one of ``networks``."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
+def presents_token(request: Request, token: str) -> bool:
+    """Whether the request carries ``token`` (header or query), compared in constant time."""
+    expected = token.encode()
+    return any(hmac.compare_digest(given.encode(), expected) for given in _presented(request))
+
+
+def peer_host(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return str(address[0]) if address else ""
+
+
+def require_token(
+    token: str,
+    on_reject: Callable[[], None] | None = None,
+    tokenless: Sequence[Network] = (),
+) -> ProcessRequest:
     """A websockets ``process_request`` hook that answers 401 to a handshake without ``token``
-    (calling ``on_reject``, to count it)."""
+    (calling ``on_reject``, to count it), unless it comes from a ``tokenless`` network."""
     if not token:
         raise ValueError("the sync service token must not be empty")
-    expected = token.encode()
 
     def check(connection: ServerConnection, request: Request) -> Response | None:
-        if any(hmac.compare_digest(given.encode(), expected) for given in _presented(request)):
+        if presents_token(request, token):
+            return None
+        if tokenless and from_networks(peer_host(connection), tokenless):
             return None
         if on_reject is not None:
             on_reject()

@@ -15,18 +15,29 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from choreograph.errors import HostError, SyncError
-from choreograph.sync_service.auth import TOKEN_ENV, listen_problem, require_token
+from choreograph.sync_service.auth import (
+    TOKEN_ENV,
+    Network,
+    listen_problem,
+    parse_networks,
+    presents_token,
+    require_token,
+)
 from choreograph.sync_service.budget import (
     DEFAULT_BUDGET_HINT,
     DEFAULT_HISTORY_BUDGET_BYTES,
@@ -46,6 +57,9 @@ websockets closes the connection (1009) on a frame above its ``max_size``; frame
 limit and that ceiling reach us and get an ``error`` response instead, connection kept. Beyond
 it the close protects the service's memory from a runaway peer.
 """
+
+STATS_PATH = "/choreograph/stats"
+"""Where a remote engine reads what an in-process one asks directly (see SyncService)."""
 
 LISTEN_BACKLOG = 4096
 
@@ -75,19 +89,31 @@ class SyncService:
     :data:`~choreograph.sync_service.budget.DEFAULT_HISTORY_BUDGET_BYTES` for the default's
     reasoning) and reported by :meth:`refusals`. ``budget_hint`` ends the refusal's message:
     it tells the publisher's author how to raise the budget where this service was started.
+
+    ``tokenless``: networks whose peers need no token (the run's instances, when the service
+    also serves a remote engine with the token; see :mod:`.auth`).
+
+    ``GET /choreograph/stats`` (with the token, when there is one) answers what the engine
+    reads in-process — ``statistics``, ``waits`` (``?waits=N``), ``published`` (per
+    ``?topic=T``, repeatable) and ``refusals`` — as JSON: an engine following a service it
+    did not start (``cluster:k8s`` runs it in the cluster) reads its progress from there.
     """
 
     def __init__(
         self,
         *,
         token: str | None = None,
+        tokenless: Sequence[Network] = (),
         history_budget_bytes: int = DEFAULT_HISTORY_BUDGET_BYTES,
         budget_hint: str = DEFAULT_BUDGET_HINT,
         max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         self._max_frame_bytes = max_frame_bytes
-        self._process_request = (
-            require_token(token, on_reject=self._tally_rejection) if token is not None else None
+        self._token = token
+        self._check = (
+            require_token(token, on_reject=self._tally_rejection, tokenless=tokenless)
+            if token is not None
+            else None
         )
         self._budget = HistoryBudget(history_budget_bytes, budget_hint)
         self._topics = Topics(self._budget)
@@ -272,6 +298,38 @@ class SyncService:
     def _tally_rejection(self) -> None:
         self._tally.rejected_handshakes += 1
 
+    async def published_count(self, topic: str) -> int:
+        """:meth:`published`, with the face a remote service has (it must ask)."""
+        return self.published(topic)
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Before a handshake: the stats endpoint answers here; everything else passes the
+        token check (when there is one) and becomes a websocket."""
+        target = urlsplit(request.path)
+        if target.path == STATS_PATH:
+            return self._stats(connection, request, parse_qs(target.query))
+        return self._check(connection, request) if self._check is not None else None
+
+    def _stats(
+        self, connection: ServerConnection, request: Request, query: dict[str, list[str]]
+    ) -> Response:
+        if self._token is not None and not presents_token(request, self._token):
+            self._tally_rejection()
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "the stats need the token\n")
+        try:
+            limit = int(query.get("waits", ["5"])[0])
+        except ValueError:
+            return connection.respond(HTTPStatus.BAD_REQUEST, "waits: expected a number\n")
+        body = {
+            "statistics": self.statistics(),
+            "waits": [list(w) for w in self.waits(max(limit, 0))],
+            "published": {t: self.published(t) for t in query.get("topic", [])},
+            "refusals": self.refusals(),
+        }
+        response = connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
+        response.headers["Content-Type"] = "application/json"
+        return response
+
 
 async def _decoded(topic: Topic) -> AsyncIterator[Any]:
     async with contextlib.aclosing(topic.follow()) as entries:
@@ -301,6 +359,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"token clients must present (default: ${TOKEN_ENV}); required beyond loopback",
     )
     parser.add_argument(
+        "--tokenless-from",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="network whose peers need no token (repeatable; the run's instances)",
+    )
+    parser.add_argument(
         "--history-budget-mib",
         type=int,
         default=DEFAULT_HISTORY_BUDGET_BYTES // MIB,
@@ -308,16 +373,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     problem = listen_problem(args.host, args.token)
+    tokenless: tuple[Network, ...] = ()
+    try:
+        tokenless = parse_networks(args.tokenless_from)
+    except ValueError as exc:
+        problem = f"--tokenless-from: {exc}"
+    if tokenless and not args.token:
+        problem = "--tokenless-from exempts networks from a token: give --token too"
     if problem:
         parser.exit(2, f"error: {problem}\n")
-    serve_standalone(args.host, args.port, args.token, args.history_budget_mib)
+    serve_standalone(args.host, args.port, args.token, args.history_budget_mib, tokenless)
 
 
-def serve_standalone(host: str, port: int, token: str | None, history_budget_mib: int) -> None:
+def serve_standalone(
+    host: str,
+    port: int,
+    token: str | None,
+    history_budget_mib: int,
+    tokenless: Sequence[Network] = (),
+) -> None:
     """Serve until Ctrl-C, logging to stderr (``main`` and ``choreo sync-service``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     service = SyncService(
         token=token,
+        tokenless=tokenless,
         history_budget_bytes=history_budget_mib * MIB,
         budget_hint="restart the sync service with a larger --history-budget-mib",
     )
