@@ -36,6 +36,7 @@ from choreograph.run_events import RunEventsFollower
 from choreograph.runners.base import Placement, RunContext, Runner, placement
 from choreograph.runners.sync_alias import parse_alias
 from choreograph.sync_service import SyncService
+from choreograph.sync_service.endpoint import SyncEndpoint
 from choreograph.wire.topics import run_events_key, state_key
 
 
@@ -208,12 +209,12 @@ async def _run(
         )
     )
     decide = _decider(book, options, sink, stop)
-    service = SyncService(
-        history_budget_bytes=settings.sync_history_mib << 20,
-        budget_hint="raise sync_history_mib in config.toml or CHOREO_SYNC_HISTORY_MIB",
-    )
     async with contextlib.AsyncExitStack() as stack:
         place = await stack.enter_async_context(placement(runner, run_id, spec, layout.root))
+        service: SyncEndpoint = place.sync or SyncService(
+            history_budget_bytes=settings.sync_history_mib << 20,
+            budget_hint="raise sync_history_mib in config.toml or CHOREO_SYNC_HISTORY_MIB",
+        )
         await service.start(*_listen_address(runner, place, artifacts, run_id))
         stack.push_async_callback(_stop_service, service, sink)
         follower = RunEventsFollower(
@@ -303,7 +304,7 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-async def _stop_service(service: SyncService, sink: progress.ProgressSink) -> None:
+async def _stop_service(service: SyncEndpoint, sink: progress.ProgressSink) -> None:
     await service.stop()
     for refusal in service.refusals():
         sink(progress.RunWarning(f"sync service: {refusal}"))
@@ -418,7 +419,7 @@ PULSE_S = 1.0
 
 
 async def _pulse(
-    service: SyncService, timeout_s: float, states: str, sink: progress.ProgressSink
+    service: SyncEndpoint, timeout_s: float, states: str, sink: progress.ProgressSink
 ) -> None:
     """A :class:`~choreograph.progress.RunPulse` a second: time left, barriers waited on
     (named as the plan names them: ``states``, the run's key prefix, taken off)."""

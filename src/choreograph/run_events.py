@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from choreograph.plan.facts import Fact, InstanceEvent
-from choreograph.sync_service import SyncService
+from choreograph.sync_service.endpoint import SyncEndpoint
 from choreograph.wire.events import Event, parse_event
 
 log = logging.getLogger("choreograph.engine")
@@ -30,7 +30,7 @@ class RunEventsFollower:
 
     def __init__(
         self,
-        service: SyncService,
+        service: SyncEndpoint,
         topic: str,
         origins: Mapping[str, str] | None = None,
         warn: Callable[[str], None] | None = None,
@@ -72,9 +72,9 @@ class RunEventsFollower:
         return ""
 
     async def wait_caught_up(self, timeout: float) -> None:
-        target = self._service.published(self._topic)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
+                target = await self._service.published_count(self._topic)
                 while self._consumed < target:
                     self._moved.clear()
                     await self._moved.wait()

@@ -14,13 +14,21 @@ depends on the provider), ``autoscaler_enabled`` (skip the capacity refusal: the
 grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (the address
 pods reach this host's sync service at), ``image_load`` (``auto``, ``containerd``,
 ``registry``, ``none``), ``containerd_address``, ``registry``, ``api_concurrency``,
-``collector_image``, and for the data network of pods on this host, as ``local:docker``:
+``collector_image``, ``sync_service`` (``auto``: this host's when every node is this
+host, else ``cluster``: a Deployment of the run, see :mod:`.sync_manifests`),
+``sync_access`` (how this host reaches a sync service in the cluster: ``direct`` to its
+pod, ``apiserver`` through the API server's pod proxy, ``auto``: direct when every node
+is this host), ``pod_cidr`` (the pods' networks, which the in-cluster service serves
+without a token; default: the nodes' pod ranges), ``sync_service_cpu`` /
+``sync_service_memory`` (its requests, default ``100m`` / ``64Mi``), and for the data
+network of pods on this host, as ``local:docker``:
 ``shaping`` (``userspace``, or ``none`` for no data network), ``subnet``, ``mtu``, and
 ``sample_interval`` (read by the runner's resource sampler).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -37,6 +45,8 @@ LOCAL_CONTAINERD = "/run/choreograph-k8s/containerd.sock"
 LOCAL_KUBECONFIG = Path("/var/lib/choreograph-k8s/admin.kubeconfig")
 DEFAULT_COLLECTOR_IMAGE = "busybox:1.36-glibc"
 IMAGE_LOADS = ("auto", "containerd", "registry", "none")
+SYNC_SERVICES = ("auto", "host", "cluster")
+SYNC_ACCESSES = ("auto", "direct", "apiserver")
 CONFIG_KEYS = (
     "testplan_pod_cpu",
     "testplan_pod_memory",
@@ -58,6 +68,11 @@ CONFIG_KEYS = (
     "registry",
     "api_concurrency",
     "collector_image",
+    "sync_service",
+    "sync_access",
+    "pod_cidr",
+    "sync_service_cpu",
+    "sync_service_memory",
     "shaping",
     "subnet",
     "mtu",
@@ -86,6 +101,11 @@ class K8sConfig:
     registry: str = ""
     api_concurrency: int = 16
     collector_image: str = DEFAULT_COLLECTOR_IMAGE
+    sync_service: str = "auto"
+    sync_access: str = "auto"
+    pod_cidr: tuple[str, ...] = ()
+    sync_service_cpu: str = "100m"
+    sync_service_memory: str = "64Mi"
     shaping: str = "userspace"
     """The data network's shaping backend for pods on this host; ``none``: no data network."""
     subnet: str = ""
@@ -118,6 +138,8 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
         ("testplan_pod_memory", "pod_memory"),
         ("collect_outputs_pod_cpu", "collector_cpu"),
         ("collect_outputs_pod_memory", "collector_memory"),
+        ("sync_service_cpu", "sync_service_cpu"),
+        ("sync_service_memory", "sync_service_memory"),
     ):
         if key in run_config:
             value = str(run_config[key]).strip()
@@ -163,6 +185,12 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
     if load == "registry" and not out.get("registry"):
         raise InputError(f'{WHERE} image_load = "registry" needs registry = "host:port/prefix"')
     out["image_load"] = load
+    for key, allowed in (("sync_service", SYNC_SERVICES), ("sync_access", SYNC_ACCESSES)):
+        value = run_config.get(key, getattr(base, key))
+        if value not in allowed:
+            raise InputError(f"{WHERE} {key} = {value!r}: expected one of {allowed}")
+        out[key] = value
+    out["pod_cidr"] = _networks(run_config.get("pod_cidr", []))
     concurrency = run_config.get("api_concurrency", base.api_concurrency)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"{WHERE} api_concurrency = {concurrency!r}: expected a number ≥ 1")
@@ -172,6 +200,23 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
         raise InputError(f"{WHERE} mtu = {mtu!r}: expected a whole number 576-65535")
     out["mtu"] = mtu
     return K8sConfig(**{**base.__dict__, **out})
+
+
+def _networks(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise InputError(
+            f'{WHERE} pod_cidr = {value!r}: expected a network such as "10.244.0.0/16"'
+        )
+    out = []
+    for item in items:
+        try:
+            out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise InputError(
+                f'{WHERE} pod_cidr: {item!r}: expected a network such as "10.244.0.0/16"'
+            ) from None
+    return tuple(out)
 
 
 def _sysctls(value: object) -> dict[str, str]:

@@ -14,9 +14,11 @@ import asyncio
 import base64
 import contextlib
 import functools
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from choreograph.errors import RunnerError
@@ -69,10 +71,27 @@ class Kube:
         configuration.connection_pool_maxsize = max(concurrency, 1)
         self.api_client = kubernetes.client.ApiClient(configuration)
         self.core = kubernetes.client.CoreV1Api(self.api_client)
+        self.apps = kubernetes.client.AppsV1Api(self.api_client)
         self._configuration = configuration
         self._kubernetes = kubernetes
         self._bound = asyncio.Semaphore(concurrency)
         self._threads = ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="kube")
+
+    def raw_access(self) -> RawAccess:
+        """What a client other than the official one needs to reach the API server as
+        this one does: a websocket through the API server's pod proxy (the in-cluster
+        sync service, when its pod cannot be routed to from here)."""
+        c = self._configuration
+        context = ssl.create_default_context(cafile=c.ssl_ca_cert or None)
+        if not c.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if c.cert_file:
+            context.load_cert_chain(c.cert_file, c.key_file or None)
+        headers = {}
+        if auth := c.get_api_key_with_prefix("authorization"):
+            headers["Authorization"] = auth
+        return RawAccess(str(c.host).rstrip("/"), context, headers)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -207,6 +226,14 @@ class Kube:
             return base64.b64decode("".join(out))
 
         return await self.call(run)
+
+
+@dataclass(frozen=True)
+class RawAccess:
+    url: str
+    """``https://host:port`` of the API server."""
+    ssl: ssl.SSLContext
+    headers: dict[str, str]
 
 
 def _resource_version(obj: Any) -> str:

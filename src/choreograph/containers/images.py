@@ -372,6 +372,12 @@ async def _run_logged(
         raise BuildError(f"{error}:\n{output}")
 
 
+async def docker_build_tar(name: str, labels: dict[str, str], context: Path, log: Log) -> None:
+    """``docker build`` of a context tarball made elsewhere (the sync service's image), as
+    the stand-ins are built."""
+    await _docker_build(name, labels, context, log)
+
+
 async def _docker_build(name: str, labels: dict[str, str], context: Path, log: Log) -> None:
     """``docker build`` of a context tarball with the legacy builder (no buildx here), its
     ``Step`` lines passed to ``log``. The build uses the host's network so apt reaches

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from choreograph.plan.facts import Fact
 from choreograph.plan.spec import Artifact, RunSpec
+from choreograph.sync_service.endpoint import SyncEndpoint
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Placement:
     """Instance key → the address its sync connections come from, where the runner can tell
     instances apart (empty otherwise): lets the engine refuse an outcome one instance
     publishes for another, or one from outside the run."""
+    sync: SyncEndpoint | None = None
+    """A sync service the runner started itself (``cluster:k8s`` runs it in the cluster):
+    the engine follows it instead of starting its own."""
 
 
 @dataclass

@@ -10,9 +10,10 @@ or ``choreo healthcheck --fix`` when its ``choreo`` died (the namespace names it
 host, and a run holds a lock on that host while it lives), or ``choreo terminate --runner
 cluster:k8s``. The lifecycle of one run's pods is :mod:`choreograph.runners.k8s_run`.
 
-The sync service is this host's, the same as for every other runner: pods reach it on the
-address the cluster's node has on this host (a local cluster: the pod bridge's gateway),
-or at ``sync_host`` for a remote cluster whose pods can route to this host.
+The sync service (``sync_service``) runs in the cluster, in the run's namespace
+(:mod:`choreograph.runners.k8s_sync`), unless every node is this host (``auto``), where
+this host's own service is one hop from every pod: pods reach that one on the address this
+host has towards them (the pod bridge's gateway), or at ``sync_host``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from choreograph.cluster import capacity
 from choreograph.cluster.config import CONFIG_KEYS, K8sConfig, kubeconfig_path, parse_config
@@ -31,11 +34,16 @@ from choreograph.cluster.kube import Kube, problems
 from choreograph.errors import RunnerError
 from choreograph.net.addresses import hostnames
 from choreograph.net.host import RunNetwork
+from choreograph.plan.facts import RunnerNote
 from choreograph.plan.spec import RunSpec
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.environment import instance_slots
+from choreograph.runners.k8s_namespace import run_namespace
 from choreograph.runners.k8s_net import HostPods
 from choreograph.runners.sync_alias import TESTGROUND_SYNC_ALIAS, parse_alias
+
+if TYPE_CHECKING:
+    from choreograph.runners.k8s_sync import RemoteSync
 
 _, TESTGROUND_SYNC_PORT = parse_alias(TESTGROUND_SYNC_ALIAS)
 
@@ -48,9 +56,7 @@ class ClusterK8sRunner:
     preferred_sync_port = TESTGROUND_SYNC_PORT
 
     def __init__(self) -> None:
-        self._placed: tuple[Kube, K8sConfig, str, RunNetwork | None, bool] | None = None
-        """What ``placed`` found: the client, the config, TEST_SUBNET, the data network,
-        whether every node is this host."""
+        self._placed: _Placed | None = None
 
     def problems(self) -> list[str]:
         return problems(kubeconfig_path(""))
@@ -61,27 +67,39 @@ class ClusterK8sRunner:
 
     @contextlib.asynccontextmanager
     async def placed(self, run_id: str, spec: RunSpec, run_dir: Path) -> AsyncIterator[Placement]:
-        """Connect, refuse a run that does not fit, and find where pods reach this host —
-        all before the sync service starts and before anything is created."""
+        """Connect, refuse a run that does not fit, open the run's namespace, and start
+        its sync service in the cluster or find where pods reach this host's — all before
+        the engine follows the sync service and before any pod exists."""
         config = parse_config(spec.run_config)
         path = kubeconfig_path(config.kubeconfig)
         if found := problems(path):
             raise RunnerError(f"cluster:k8s: {found[0]}")
         kube = Kube(path, config.context, config.api_concurrency)
+        notes: list[str] = []
         try:
             nodes = await _schedulable_nodes(kube)
             if not config.autoscaler_enabled:
                 await _check_capacity(kube, spec, config, nodes)
-            host = config.sync_host or _local_sync_host(nodes)
-            subnet = _pod_subnet(nodes)
+            here = _all_here(nodes)
             async with contextlib.AsyncExitStack() as stack:
-                network, here = None, _all_here(nodes)
+                namespace = await stack.enter_async_context(
+                    run_namespace(kube, config, run_id, notes.append)
+                )
+                sync = None
+                if _sync_in_cluster(config, here):
+                    sync = await _cluster_sync(kube, namespace, run_id, config, nodes, here, notes)
+                    host = sync.address[0]
+                else:
+                    host = config.sync_host or _local_sync_host(nodes)
+                network = None
                 if config.shaping != "none" and here:
                     network = await stack.enter_async_context(
                         _data_network(run_id, spec, run_dir, config)
                     )
-                self._placed = (kube, config, subnet, network, here)
-                yield Placement(sync_host=host)
+                self._placed = _Placed(
+                    kube, config, _pod_subnet(nodes), network, here, namespace, notes
+                )
+                yield Placement(sync_host=host, sync=sync)
         finally:
             self._placed = None
             kube.close()
@@ -89,12 +107,69 @@ class ClusterK8sRunner:
     async def run(self, ctx: RunContext) -> None:
         from choreograph.runners.k8s_run import K8sRun
 
-        if self._placed is None:
+        placed = self._placed
+        if placed is None:
             async with self.placed(ctx.run_id, ctx.spec, ctx.run_dir):
                 await self.run(ctx)
             return
-        kube, config, subnet, network, here = self._placed
-        await K8sRun(ctx, kube, config, subnet, _host_pods(ctx, network) if here else None).run()
+        for note in placed.notes:  # what placement did, before the engine listened
+            ctx.report(RunnerNote(message=f"cluster:k8s: {note}", at=time.time()))
+        host = _host_pods(ctx, placed.network) if placed.here else None
+        await K8sRun(ctx, placed.kube, placed.config, placed.subnet, placed.namespace, host).run()
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """What ``placed`` found and made, for ``run``."""
+
+    kube: Kube
+    config: K8sConfig
+    subnet: str
+    """TEST_SUBNET: the pods' network, "" when the cluster does not say."""
+    network: RunNetwork | None
+    here: bool
+    """Every node is this host."""
+    namespace: str
+    notes: list[str]
+
+
+def _sync_in_cluster(config: K8sConfig, here: bool) -> bool:
+    """``sync_service``: ``auto`` puts it in the cluster unless every node is this host
+    (where this host's service is one hop from every pod)."""
+    return config.sync_service == "cluster" or (config.sync_service == "auto" and not here)
+
+
+async def _cluster_sync(
+    kube: Kube,
+    namespace: str,
+    run_id: str,
+    config: K8sConfig,
+    nodes: list[Any],
+    here: bool,
+    notes: list[str],
+) -> RemoteSync:
+    from choreograph.runners.k8s_sync import deploy
+    from choreograph.sync_service.budget import DEFAULT_HISTORY_BUDGET_BYTES
+
+    tokenless = config.pod_cidr or _pod_cidrs(nodes)
+    if not tokenless:
+        tokenless = ("0.0.0.0/0", "::/0")
+        notes.append(
+            "sync service: the nodes do not say their pods' networks, so it serves every "
+            'address without a token; set pod_cidr in [runners."cluster:k8s"] to narrow it'
+        )
+    direct = config.sync_access == "direct" or (config.sync_access == "auto" and here)
+    return await deploy(
+        kube,
+        namespace,
+        run_id,
+        config,
+        port=TESTGROUND_SYNC_PORT,
+        tokenless=tokenless,
+        history_mib=DEFAULT_HISTORY_BUDGET_BYTES >> 20,
+        direct=direct,
+        note=notes.append,
+    )
 
 
 def _host_pods(ctx: RunContext, network: RunNetwork | None) -> HostPods:
@@ -245,6 +320,16 @@ def _route_source(address: str) -> str:
     )
     words: list[str] = done.stdout.split()
     return words[words.index("src") + 1] if "src" in words[:-1] else ""
+
+
+def _pod_cidrs(nodes: list[Any]) -> tuple[str, ...]:
+    """Every pod range the nodes declare (``spec.podCIDRs``, both families)."""
+    found: list[str] = []
+    for node in nodes:
+        for cidr in node.spec.pod_cidrs or ([node.spec.pod_cidr] if node.spec.pod_cidr else []):
+            if cidr not in found:
+                found.append(cidr)
+    return tuple(found)
 
 
 def _pod_subnet(nodes: list[Any]) -> str:

@@ -7,8 +7,9 @@ instance's start, its termination is its exit — at which point the runner read
 read through the pod's ``collector`` container into ``<group>/<index>/``), then reports
 the exit and deletes the pod. Progress says how many pods are created, scheduled, running
 and done, and why a pod waits (unschedulable, image not found). Stopping (timeout,
-interrupt, fail-fast) deletes the pods with the run's grace period; the namespace goes
-at the end whatever happened.
+interrupt, fail-fast) deletes the pods with the run's grace period; the namespace (made
+and removed around the whole run by :mod:`choreograph.runners.k8s_namespace`) goes at
+the end whatever happened.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 from choreograph.cluster import pods as manifests
 from choreograph.cluster.config import K8sConfig
 from choreograph.cluster.kube import Kube
-from choreograph.errors import RunnerError
 from choreograph.plan.facts import InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
 from choreograph.runners.base import RunContext
 from choreograph.runners.environment import (
@@ -34,12 +34,6 @@ from choreograph.runners.environment import (
     instance_env,
     instance_slots,
     required_image,
-)
-from choreograph.runners.k8s_cleanup import (
-    dead_runs,
-    delete_namespaces,
-    owner_host,
-    run_lock,
 )
 from choreograph.runners.k8s_images import ensure_images
 from choreograph.runners.k8s_net import HostPods
@@ -57,7 +51,6 @@ FATAL_WAITING = {
 }
 """A container waiting for one of these reasons will not start by itself: the instance
 ends (with Docker's exit codes for "the engine could not run it")."""
-NAMESPACE_GONE_S = 120.0
 COLLECT_S = 5.0
 PROGRESS_S = 2.0
 STDERR_TAIL_LINES = 20
@@ -80,12 +73,13 @@ class K8sRun:
         kube: Kube,
         config: K8sConfig,
         subnet: str,
+        namespace: str,
         host: HostPods | None = None,
     ) -> None:
         self.ctx, self.kube, self.config, self.subnet = ctx, kube, config, subnet
         self.host = host
         self.network = host.network if host is not None else None
-        self.namespace = manifests.namespace_name(config.namespace_prefix, ctx.run_id)
+        self.namespace = namespace
         self.pods = {
             manifests.pod_name(s.key): _Pod(s, manifests.pod_name(s.key))
             for s in instance_slots(ctx.spec)
@@ -96,47 +90,19 @@ class K8sRun:
         self._shown = ""
 
     async def run(self) -> None:
-        lock = run_lock(manifests.run_tag(self.ctx.run_id), self.ctx.run_id)
-        lock.acquire()
-        try:
-            await self._sweep_dead_runs()
-            images = await ensure_images(
-                [self._image(p.slot) for p in self.pods.values()] + [self.config.collector_image],
-                self.config,
-                self._note,
-            )
-            await self._create_namespace()
-            try:
-                await self._run_pods(images)
-            finally:
-                await self._remove()
-        finally:
-            lock.release()
+        """Load the images, then create and follow the pods (the namespace is the
+        placement's: :mod:`choreograph.runners.k8s_namespace`)."""
+        images = await ensure_images(
+            [self._image(p.slot) for p in self.pods.values()] + [self.config.collector_image],
+            self.config,
+            self._note,
+        )
+        await self._run_pods(images)
 
     # -- set-up ---------------------------------------------------------------------
 
     def _image(self, slot: InstanceSlot) -> str:
         return required_image(self.ctx.artifacts[slot.group], slot.group, "cluster:k8s")
-
-    async def _sweep_dead_runs(self) -> None:
-        dead = await dead_runs(self.kube)
-        if dead:
-            self._note(
-                f"removing {len(dead)} namespace(s) of dead runs: {', '.join(dead.values())}"
-            )
-            await delete_namespaces(self.kube, list(dead), wait_s=0)
-
-    async def _create_namespace(self) -> None:
-        body = manifests.namespace_manifest(
-            self.namespace, self.ctx.run_id, owner_host(), keep=self.config.keep_service
-        )
-        try:
-            await self.kube.call(self.kube.core.create_namespace, body)
-        except Exception as exc:
-            raise RunnerError(
-                f"cluster:k8s: cannot create namespace {self.namespace}: {exc}"
-            ) from exc
-        self._note(f"namespace {self.namespace}")
 
     def _request(self, pod: _Pod, images: dict[str, str]) -> manifests.PodRequest:
         ctx, slot, config = self.ctx, pod.slot, self.config
@@ -373,14 +339,6 @@ class K8sRun:
                 self._shown = shown
                 self._note(shown)
             await asyncio.sleep(PROGRESS_S)
-
-    async def _remove(self) -> None:
-        if self.config.keep_service:
-            self._note(f"kept namespace {self.namespace} (keep_service)")
-            return
-        left = await delete_namespaces(self.kube, [self.namespace], NAMESPACE_GONE_S)
-        if left:
-            self._note(f"namespace {self.namespace} still terminating after {NAMESPACE_GONE_S:g} s")
 
     def _note(self, message: str) -> None:
         self.ctx.report(RunnerNote(message=f"cluster:k8s: {message}", at=time.time()))

@@ -210,3 +210,39 @@ def test_rules_per_destination_and_an_address_change_in_pods(k8s: Choreo) -> Non
     assert run.run_dir is not None
     [record] = tagged(run.run_dir, "rules")
     check_rules_record(record)
+
+
+@pytest.mark.parametrize("access", ["direct", "apiserver"])
+def test_the_sync_service_in_the_cluster(k8s: Choreo, tmp_path: Path, access: str) -> None:
+    """``sync_service = "cluster"``: the run's own Deployment, followed straight to its pod
+    or through the API server's proxy; outcomes arrive only through it (this runner counts
+    a success once published), a failure too, and nothing is left afterwards."""
+    composition = tmp_path / "in-cluster.toml"
+    composition.write_text(
+        f"""
+[global]
+plan = "{OUTCOMES}"
+case = "barrier"
+builder = "docker:go"
+runner = "cluster:k8s"
+[global.run_config]
+sync_service = "cluster"
+sync_access = "{access}"
+pod_cidr = "10.244.0.0/16"
+[[groups]]
+id = "single"
+instances = {{ count = 20 }}
+"""
+    )
+    run = k8s("run", "composition", "-f", str(composition), timeout=300)
+    assert run.code == 0, str(run)
+    assert set(run.statuses().values()) == {"success"} and len(run.statuses()) == 20
+    followed = "followed https://" if access == "apiserver" else "followed http://10.244."
+    assert "sync service: pod sync-service-" in run.stdout, run.stdout
+    assert "(service 10.96." in run.stdout and followed in run.stdout, run.stdout
+    assert "without a token" not in run.stdout  # pod_cidr narrows the tokenless networks
+    failing = composition.read_text().replace('"barrier"', '"failure"').replace("20 }", "1 }")
+    composition.write_text(failing)
+    failed = k8s("run", "composition", "-f", str(composition), timeout=300)
+    assert failed.statuses() == {"single/0": "failure"}, str(failed)
+    assert "503" in failed.instances["single/0"]["error"]

@@ -4,6 +4,7 @@ cannot be used refused up front naming the key, and which kubeconfig is used."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,11 @@ OURS: dict[str, Any] = {
     "registry": "localhost:5000/plans",
     "api_concurrency": 4,
     "collector_image": "busybox:1.37",
+    "sync_service": "cluster",
+    "sync_access": "apiserver",
+    "pod_cidr": ["10.244.0.0/16", "fd00::/64"],
+    "sync_service_cpu": "250m",
+    "sync_service_memory": "128Mi",
     "shaping": "none",
     "subnet": "10.9.0.0/16",
     "mtu": 1400,
@@ -107,6 +113,30 @@ def test_every_key_of_ours_accepted() -> None:
     assert config.registry == "localhost:5000/plans"
     assert config.api_concurrency == 4
     assert config.collector_image == "busybox:1.37"
+    assert (config.sync_service, config.sync_access) == ("cluster", "apiserver")
+    assert config.pod_cidr == ("10.244.0.0/16", "fd00::/64")
+    assert (config.sync_service_cpu, config.sync_service_memory) == ("250m", "128Mi")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("sync_service", "elsewhere", "expected one of ('auto', 'host', 'cluster')"),
+        ("sync_access", "tunnel", "expected one of ('auto', 'direct', 'apiserver')"),
+        ("pod_cidr", "10.244.0.0/33", "'10.244.0.0/33': expected a network"),
+        ("pod_cidr", 10, "expected a network such as"),
+        ("sync_service_memory", "lots", "sync_service_memory"),
+    ],
+)
+def test_sync_service_settings_refused_with_what_was_expected(
+    key: str, value: object, expected: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(expected)):
+        parse_config({key: value})
+
+
+def test_one_pod_cidr_may_be_a_string() -> None:
+    assert parse_config({"pod_cidr": "10.244.1.7/16"}).pod_cidr == ("10.244.0.0/16",)
 
 
 @pytest.mark.parametrize(
