@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from choreograph.errors import RunnerError
 
 T = TypeVar("T")
+RETRY_ATTEMPTS = 6
+RETRIED_STATUSES = (429, 500, 503, 504)
 WATCH_TIMEOUT_S = 240
 """A watch is re-opened this often (the server ends it anyway), from where it stopped."""
 
@@ -104,6 +106,22 @@ class Kube:
         async with self._bound:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
+
+    async def call_retrying(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """:meth:`call`, again after a pause when the API server answers "too many
+        requests" or is briefly unavailable (429, 500, 503, 504: API priority and fairness
+        sheds load this way at thousands of creates); its ``Retry-After`` is honoured, up
+        to :data:`RETRY_ATTEMPTS` calls in all."""
+        delay = 0.5
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                return await self.call(fn, *args, **kwargs)
+            except Exception as exc:
+                if attempt == RETRY_ATTEMPTS or not self.is_status(exc, *RETRIED_STATUSES):
+                    raise
+                await asyncio.sleep(_retry_after(exc) or delay)
+                delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def is_status(self, exc: BaseException, *codes: int) -> bool:
         return isinstance(exc, self._kubernetes.client.ApiException) and exc.status in codes
@@ -234,6 +252,15 @@ class RawAccess:
     """``https://host:port`` of the API server."""
     ssl: ssl.SSLContext
     headers: dict[str, str]
+
+
+def _retry_after(exc: BaseException) -> float:
+    """Seconds the server asked to wait (``Retry-After``), at most 30; 0 when it did not."""
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        return min(max(float(headers.get("Retry-After", 0)), 0.0), 30.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _resource_version(obj: Any) -> str:

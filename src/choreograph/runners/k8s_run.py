@@ -150,7 +150,9 @@ class K8sRun:
         if self.ctx.stop.is_set():
             return
         try:
-            await self.kube.call(self.kube.core.create_namespaced_pod, self.namespace, body)
+            await self.kube.call_retrying(
+                self.kube.core.create_namespaced_pod, self.namespace, body
+            )
         except Exception as exc:
             self._exit(pod, 125, f"cluster:k8s could not create pod {pod.name}: {exc}")
             return
