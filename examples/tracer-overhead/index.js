@@ -4,7 +4,8 @@
 // the Python client and the controller. Same steps as the Python client: learn the
 // controller's URL from topic `controller`, fetch `batch` units at a time, run each
 // (`unit_iters` SHA-256 rounds), pause `sleep_ms`; with `traced` every unit is a span of
-// the OpenTelemetry JS SDK, exported over OTLP/HTTP (JSON) to the mock collector.
+// the OpenTelemetry JS SDK, exported over OTLP/HTTP (JSON) to the mock collector (no
+// gRPC here: `exporter = "grpc"` is refused).
 // Metrics go to results.out in Choreograph's format, one JSON line per observation, with
 // the same names as the Python client's.
 const crypto = require('crypto')
@@ -75,6 +76,9 @@ function cpuSeconds () {
 
 async function overhead (runenv, client) {
   const params = runenv.testInstanceParams
+  if (params.traced === 'true' && (params.exporter || 'http') !== 'http') {
+    throw new Error(`exporter ${params.exporter}: the Node client exports over OTLP/HTTP only`)
+  }
   const instance = `${runenv.testGroupId}/${process.env.CHOREO_GROUP_INDEX || '0'}`
   const sub = await client.subscribe(TOPIC)
   const { value: { url } } = await sub.wait.next()

@@ -7,8 +7,9 @@
 - Any other group is a client: it learns the URL from the topic, fetches ``batch``
   units at a time, runs each (``unit_iters`` SHA-256 rounds) and pauses ``sleep_ms``
   after it (the knob calibrated to a CPU share). With ``traced`` each unit is a span of
-  the OpenTelemetry Python SDK, batched and exported over OTLP/HTTP (protobuf) to the
-  run's mock collector, ``CHOREO_SERVICE_COLLECTOR_ADDR``.
+  the OpenTelemetry Python SDK, batched and exported to the run's mock collector,
+  ``CHOREO_SERVICE_COLLECTOR_ADDR``: over OTLP/HTTP (protobuf), or over OTLP/gRPC with
+  ``exporter = "grpc"`` (the collector's ``protocol`` must be ``grpc`` then).
 - In a single-group run (``choreo run single``, ``choreo calibrate``) instance 0 also
   serves the work from a thread, so the untraced client can be calibrated on its own.
 
@@ -38,6 +39,7 @@ from choreograph.sdk import BlockingSyncClient, InitContext, RunEnv, invoke_map
 
 TOPIC = "controller"
 DONE = "clients-done"
+EXPORTERS = ("http", "grpc")
 
 
 class WorkServer(ThreadingHTTPServer):
@@ -110,8 +112,7 @@ def controller(runenv: RunEnv, ctx: InitContext[BlockingSyncClient]) -> str | No
 class Tracing:
     """The OpenTelemetry SDK set up for one client, with counts of what it exported."""
 
-    def __init__(self, runenv: RunEnv, endpoint: str) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    def __init__(self, runenv: RunEnv, addr: str) -> None:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
@@ -145,7 +146,7 @@ class Tracing:
             def force_flush(self, timeout_millis: int = 30000) -> bool:
                 return bool(self.inner.force_flush(timeout_millis))
 
-        exporter = OTLPSpanExporter(endpoint=endpoint, timeout=self.timeout)
+        exporter = _exporter(runenv.string_param("exporter"), addr, self.timeout)
         resource = Resource.create({"service.name": f"client-{runenv.instance_key}"})
         # No exit hook: close() bounds the shut-down, a hook at exit would not be.
         self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -160,6 +161,20 @@ class Tracing:
         closing = threading.Thread(target=self.provider.shutdown, name="otel-shutdown", daemon=True)
         closing.start()
         closing.join(self.timeout * 2)
+
+
+def _exporter(kind: str, addr: str, timeout: float) -> Any:
+    """OpenTelemetry's OTLP exporter for ``kind``: ``http`` (protobuf, ``POST /v1/traces``)
+    or ``grpc`` (``TraceService/Export``, plaintext as the mock collector speaks it)."""
+    if kind == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=addr, insecure=True, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpanExporter,
+    )
+
+    return HttpSpanExporter(endpoint=f"http://{addr}/v1/traces", timeout=timeout)
 
 
 def client(runenv: RunEnv, ctx: InitContext[BlockingSyncClient]) -> str | None:
@@ -189,8 +204,9 @@ def _work(runenv: RunEnv, url: str) -> str | None:
     batch = runenv.int_param("batch")
     tracing = None
     if runenv.bool_param("traced"):
-        addr = os.environ["CHOREO_SERVICE_COLLECTOR_ADDR"]
-        tracing = Tracing(runenv, f"http://{addr}/v1/traces")
+        if (exporter := runenv.string_param("exporter")) not in EXPORTERS:
+            return f"exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}"
+        tracing = Tracing(runenv, os.environ["CHOREO_SERVICE_COLLECTOR_ADDR"])
     r = runenv.R()
     unit_cpu = r.histogram("unit_cpu", unit="us")
     unit_time = r.timer("unit_time", unit="ms")

@@ -11,7 +11,9 @@
 
 The study's ids go to ``<home>/tracer-overhead/study.json``, which ``analysis.ipynb``
 reads. ``--small`` is the CI configuration: short runs, a loose calibration, two
-conditions, three runs each.
+conditions, three runs each. ``--exporter grpc`` has the traced Python client export over
+OTLP/gRPC to gRPC collectors (``protocol = "grpc"``, the ``grpc`` extra) instead of
+OTLP/HTTP; the Node client exports over OTLP/HTTP only.
 
     python examples/tracer-overhead/study.py --home /tmp/study [--small] [--languages python,node]
 """
@@ -32,6 +34,8 @@ CASE = "overhead"
 METRIC = "unit_cpu"
 MODES = ("typical", "slow_succeed", "slow_fail")
 BUILDERS = {"python": "exec:python", "node": "exec:node"}
+EXPORTERS = {"python": ("http", "grpc"), "node": ("http",)}
+"""The protocols each client can export over."""
 
 
 @dataclass(frozen=True)
@@ -46,25 +50,34 @@ class Config:
     """Runs per condition; None: until stable (rel_ci), at most max_runs."""
     rel_ci: float
     max_runs: int
+    exporter: str = "http"
+    """How the traced clients export, and so the collectors' protocol: http or grpc."""
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Config:
         languages = tuple(args.languages.split(","))
+        if unable := [lang for lang in languages if args.exporter not in EXPORTERS[lang]]:
+            raise SystemExit(f"--exporter {args.exporter}: the {', '.join(unable)} client cannot")
         if args.small:
-            return cls("3s", 70.0, 5.0, 4, ("typical", "slow_fail"), languages, 3, 0.05, 3)
-        return cls("8s", 70.0, 0.5, 12, MODES, languages, None, args.rel_ci, args.max_runs)
+            return cls(
+                "3s", 70.0, 5.0, 4, ("typical", "slow_fail"), languages, 3, 0.05, 3, args.exporter
+            )
+        return cls(
+            "8s", 70.0, 0.5, 12, MODES, languages, None, args.rel_ci, args.max_runs, args.exporter
+        )
 
 
-def composition(folder: Path, language: str, mode: str) -> Path:
+def composition(folder: Path, language: str, mode: str, protocol: str = "http") -> Path:
     """A composition of one controller and one client in ``language``, the collector in
-    ``mode``; the test params come from the study."""
-    path = folder / f"{language}-{mode}.toml"
+    ``mode`` speaking ``protocol``; the test params come from the study."""
+    path = folder / f"{language}-{mode}{'' if protocol == 'http' else '-' + protocol}.toml"
     path.write_text(
         f'[global]\nplan = "{PLAN}"\ncase = "{CASE}"\n\n'
         '[[groups]]\nid = "controller"\nbuilder = "exec:python"\ninstances = { count = 1 }\n\n'
         f'[[groups]]\nid = "client"\nbuilder = "{BUILDERS[language]}"\n'
         "instances = { count = 1 }\n\n"
         f'[[services]]\nname = "collector"\nkind = "mock-collector"\nmode = "{mode}"\n'
+        f'protocol = "{protocol}"\n'
     )
     return path
 
@@ -114,8 +127,9 @@ def run_study(c: Controller, config: Config, folder: Path) -> dict[str, object]:
     series: dict[str, Series] = {}
     for language, mode, traced in conditions(config):
         name = label(language, mode, traced)
-        params = {"duration": config.duration, "sleep_ms": sleep_ms, "traced": traced}
-        comp = composition(folder, language, mode)
+        params = {"duration": config.duration, "sleep_ms": sleep_ms, "traced": traced,
+                  "exporter": config.exporter}  # fmt: skip
+        comp = composition(folder, language, mode, config.exporter)
         if config.repeat is not None:
             found = c.series(comp, repeat=config.repeat, metric=METRIC, params=params)
         else:
@@ -171,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--languages", default="python,node", help="client languages")
     parser.add_argument("--rel-ci", type=float, default=0.02, help="stop at this rel. CI")
     parser.add_argument("--max-runs", type=int, default=50, help="runs per condition, at most")
+    parser.add_argument(
+        "--exporter", default="http", choices=("http", "grpc"), help="OTLP/HTTP or OTLP/gRPC"
+    )
     args = parser.parse_args(argv)
     config = Config.of(args)
     with Controller(args.home, timeout=300, fail_fast=True) as c:

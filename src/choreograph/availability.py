@@ -110,6 +110,7 @@ def check_available(spec: RunSpec) -> None:
     if not missing_builders and not missing_runner:
         _check_images(spec)
         _check_docker(spec, builders)
+        _check_grpc(spec)
         check_config_keys(spec)
         return
     lines = []
@@ -175,6 +176,16 @@ def _check_docker(spec: RunSpec, builders: list[str]) -> None:
         f"{' and '.join(used)} need Docker: {'; '.join(problems)}\n"
         f"  or run without Docker: --builder {builder} --runner {runner}"
     )
+
+
+def _check_grpc(spec: RunSpec) -> None:
+    """A mock-collector speaking OTLP/gRPC on a host without the ``grpc`` extra: HostError
+    naming the services and how to install it, rather than a collector that does not start."""
+    from choreograph.services import mocks
+
+    needing = [s.name for s in spec.services if mocks.uses_grpc(s)]
+    if needing and (problem := mocks.grpc_problem()):
+        raise HostError(f"[[services]] {', '.join(needing)}: {problem}")
 
 
 def _without_docker(wanted: list[str], enabled: tuple[str, ...], available: dict[str, str]) -> str:

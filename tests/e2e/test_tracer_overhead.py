@@ -1,13 +1,17 @@
 """The tracer-overhead example (examples/tracer-overhead) on a reduced configuration:
 a rough calibration, two short runs each of the untraced baseline and the traced Python
 client against a typical and a slow_fail collector, the comparison table, and the
-analysis notebook executed on those runs."""
+analysis notebook executed on those runs. Then one short run each of what that leaves
+out: the Node client (``index.js``, traced and untraced) and the Python client exporting
+over OTLP/gRPC to a gRPC collector."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +48,18 @@ def _last_totals(run_id: str, runs_dir: Path, group: str) -> dict[str, float]:
 
 def _protobuf_counted() -> bool:
     return importlib.util.find_spec("opentelemetry.proto") is not None
+
+
+def _node_missing() -> str:
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    return f"the Node client needs {' and '.join(missing)}, not found on PATH" if missing else ""
+
+
+def _short_run(c: Controller, composition: Path, **params: object) -> str:
+    """One 2 s run of ``composition`` (typical sleep_ms, no calibration); its id."""
+    run = c.run(composition, params={"duration": "2s", **params})
+    assert run.success, (run.stop_reason, run.instances)
+    return run.run_id
 
 
 def test_reduced_study_runs_exports_and_reproduces_its_figures(
@@ -112,3 +128,52 @@ def _execute_notebook(study_dir: Path, home: Path) -> None:
     for figure in ("unit_cpu.png", "unit_cpu_box.png", "spans.png"):
         assert (study_dir / figure).stat().st_size > 0, figure
     assert json.loads((study_dir / "study.json").read_text())["runs"]
+
+
+@pytest.mark.skipif(bool(_node_missing()), reason=_node_missing() or "node and npm found")
+def test_node_client_exports_every_span_to_a_typical_collector(tmp_path: Path) -> None:
+    study = _study()
+    comp = study.composition(tmp_path, "node", "typical")
+    assert 'builder = "exec:node"' in comp.read_text()
+    with Controller(tmp_path / "home", timeout=300, fail_fast=True) as c:
+        traced = _short_run(c, comp, traced=True)
+        untraced = _short_run(c, comp, traced=False)
+    runs_dir = tmp_path / "home" / "runs"
+
+    client = _last_totals(traced, runs_dir, "client")
+    collector = _last_totals(traced, runs_dir, "service:collector")
+    # Node's process CPU includes V8's own threads (GC, compiler): above one core at times.
+    assert client["units"] > 0 and client["cpu_share"] > 0, client
+    # The JS SDK's OTLP/HTTP JSON exports: counted without opentelemetry-proto.
+    assert client["spans_exported"] == client["spans_started"] > 0, client
+    assert collector["collector_spans"] == client["spans_exported"], (collector, client)
+    assert collector["collector_failed"] == 0 and collector["collector_dropped"] == 0
+
+    client = _last_totals(untraced, runs_dir, "client")
+    collector = _last_totals(untraced, runs_dir, "service:collector")
+    assert client["units"] > 0 and client["spans_started"] == client["spans_exported"] == 0
+    assert collector.get("collector_requests", 0) == 0, collector
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("grpc") is None,
+    reason="a gRPC collector needs the grpc extra: pip install -e '.[grpc]'",
+)
+def test_python_client_exports_over_grpc_to_a_grpc_collector(tmp_path: Path) -> None:
+    study = _study()
+    comp = study.composition(tmp_path, "python", "typical", "grpc")
+    assert 'protocol = "grpc"' in comp.read_text()
+    with Controller(tmp_path / "home", timeout=300, fail_fast=True) as c:
+        run_id = _short_run(c, comp, traced=True, exporter="grpc")
+    runs_dir = tmp_path / "home" / "runs"
+    client = _last_totals(run_id, runs_dir, "client")
+    collector = _last_totals(run_id, runs_dir, "service:collector")
+    assert client["spans_exported"] == client["spans_started"] > 0, client
+    assert collector["collector_spans"] == client["spans_exported"], (collector, client)
+    assert collector["collector_failed"] == 0, collector
+    log = runs_dir / run_id / "services" / "collector" / "0" / "service.log"
+    assert "protocol grpc" in log.read_text()
+
+    args = argparse.Namespace(languages="python,node", exporter="grpc", small=True)
+    with pytest.raises(SystemExit, match="--exporter grpc: the node client cannot"):
+        study.Config.of(args)

@@ -21,6 +21,7 @@ Choreograph's own mock collector instead of a command (readiness built in)::
     name = "satellite"
     kind = "mock-collector"
     mode = "typical"             # typical | slow_succeed | slow_fail
+    protocol = "http"            # http (OTLP/HTTP) | grpc (OTLP/gRPC, extra "grpc")
     latency = { distribution = "normal", mean = "1ms", stddev = "200us", min = "0.5ms" }
     error_rate = 0.01            # answered 500
     drop_rate = 0.0              # connection closed without an answer
@@ -30,7 +31,8 @@ Choreograph's own mock collector instead of a command (readiness built in)::
 
 A ``groups`` entry gives that group collectors of its own (``instances`` of them) that
 only its instances are told about; what the entry leaves out takes its mode's defaults,
-not the service's. The modes' defaults are in ``choreograph.services.mocks.modes``.
+not the service's, except ``protocol`` (the group's clients export as the others do) and
+``seed``. The modes' defaults are in ``choreograph.services.mocks.modes``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Ready(TomlModel):
 
 
 Mode = Literal["typical", "slow_succeed", "slow_fail"]
+Wire = Literal["http", "grpc"]
+"""A mock collector's ``protocol`` (``choreograph.services.mocks.PROTOCOLS``)."""
 MOCK_COLLECTOR = "mock-collector"
 
 
@@ -116,15 +120,19 @@ class Latency(TomlModel):
 
 
 class Behaviour(TomlModel):
-    """A group's own collectors: ``groups.<id> = { mode, latency, error_rate, drop_rate }``."""
+    """A group's own collectors: ``groups.<id> = { mode, latency, error_rate, drop_rate,
+    protocol }``."""
 
     mode: Mode = "typical"
     latency: Latency | None = None
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     drop_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    protocol: Wire | None = None
 
     def settings(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode}
+        if self.protocol == "grpc":  # http, the default, is left out as unwritten
+            out["protocol"] = self.protocol
         if self.latency is not None:
             out["latency"] = self.latency.seconds()
         if self.error_rate:
@@ -151,6 +159,7 @@ class Service(TomlModel):
     drop_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     instances: int | None = Field(default=None, ge=1, le=256)
     seed: int | None = None
+    protocol: Wire | None = None
     groups: dict[str, Behaviour] | None = None
     """``<group id> = "<mode>"`` is short for ``<group id> = { mode = "<mode>" }``."""
 
@@ -186,7 +195,9 @@ class Service(TomlModel):
             return value
         return {g: {"mode": e} if isinstance(e, str) else e for g, e in value.items()}
 
-    @field_validator("mode", "latency", "error_rate", "drop_rate", "instances", "seed", "groups")
+    @field_validator(
+        "mode", "latency", "error_rate", "drop_rate", "instances", "seed", "protocol", "groups"
+    )
     @classmethod
     def _mock_only(cls, value: Any, info: ValidationInfo) -> Any:
         if info.data.get("kind") == "command":
@@ -222,9 +233,13 @@ class Service(TomlModel):
             latency=self.latency,
             error_rate=self.error_rate or 0.0,
             drop_rate=self.drop_rate or 0.0,
+            protocol=self.protocol,
         ).settings()
         seeded = {} if self.seed is None else {"seed": self.seed}
-        groups = {group: entry.settings() for group, entry in (self.groups or {}).items()}
+        groups = {
+            group: entry.model_copy(update={"protocol": entry.protocol or self.protocol}).settings()
+            for group, entry in (self.groups or {}).items()
+        }
         return ServiceSpec(
             name=self.name,
             command=(),

@@ -8,10 +8,14 @@ an ordinary service process (started, probed over TCP, stopped like any other); 
 and its metrics file live in ``services/<label>/<k>/`` of the run folder, where
 ``<label>`` is the service's name, or ``<name>@<group>`` for a group's collectors, which
 is where ``choreograph.results`` reads them as results of group ``service:<label>``.
+
+A set's ``protocol`` (``http`` unless the entry says ``grpc``) picks the collector's
+server; gRPC needs the ``grpc`` extra, which :func:`grpc_problem` checks before a run.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -25,6 +29,9 @@ from choreograph.services.mocks.modes import MODES
 
 MOCK_COLLECTOR = "mock-collector"
 LOG_FILE = "service.log"
+PROTOCOLS = ("http", "grpc")
+"""What a collector speaks: OTLP/HTTP (HTTP/1.1) or OTLP/gRPC."""
+GRPC_EXTRA = "pip install 'choreograph[grpc]'"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ def collector_spec(
 def behaviour_args(settings: dict[str, Any], seq: int = 0) -> list[str]:
     """The collector's command-line options for a behaviour as the spec holds it."""
     args = ["--mode", str(settings.get("mode", "typical"))]
+    if "protocol" in settings:
+        args += ["--protocol", str(settings["protocol"])]
     for key, value in settings.get("latency", {}).items():
         args += [f"--latency-{key}", str(value)]
     for key in ("error_rate", "drop_rate"):
@@ -77,6 +86,29 @@ def behaviour_args(settings: dict[str, Any], seq: int = 0) -> list[str]:
     if "seed" in settings:
         args += ["--seed", str(int(settings["seed"]) + seq)]
     return args
+
+
+def uses_grpc(spec: ServiceSpec) -> bool:
+    """Whether any of a service's collectors speaks OTLP/gRPC."""
+    return spec.kind == MOCK_COLLECTOR and any(
+        members.settings.get("protocol") == "grpc" for members in service_sets(spec)
+    )
+
+
+def grpc_problem() -> str:
+    """Why this host cannot serve OTLP/gRPC ("" when it can): ``grpcio`` or the
+    ``opentelemetry-proto`` stubs missing, or stubs newer than ``grpcio`` (they refuse to
+    load), all mended by the ``grpc`` extra."""
+    try:
+        importlib.import_module("grpc")
+        importlib.import_module("opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc")
+    except (ImportError, RuntimeError) as exc:
+        return (
+            f'a mock-collector with protocol = "grpc" needs grpcio and opentelemetry-proto, '
+            f"which this Python ({sys.executable}) cannot load ({exc}); install them with: "
+            f"{GRPC_EXTRA}"
+        )
+    return ""
 
 
 def parse_mode_flags(pairs: Iterable[str]) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""Counting spans in an OTLP/HTTP trace export (``POST /v1/traces``).
+"""Counting spans in an OTLP trace export (``POST /v1/traces``, or ``TraceService/Export``).
 
 JSON bodies are counted with the standard library: ``resourceSpans[].scopeSpans[].spans[]``
 (``instrumentationLibrarySpans`` in exporters older than OTLP 0.15). Protobuf bodies are
 counted only when ``opentelemetry-proto`` happens to be installed: Choreograph does not
-depend on it, and without it a protobuf export counts as a request and its bytes.
+depend on it, and without it a protobuf export counts as a request and its bytes. The
+gRPC collector (extra ``grpc``) has it, and counts its parsed requests with
+:func:`spans_in`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
+MAX_EXPORT = 64 << 20
+"""Bytes of the largest export body a mock collector accepts, whatever its protocol."""
 
 
 def decoded(body: bytes, encoding: str) -> bytes | None:
@@ -63,4 +67,9 @@ def _count_protobuf(body: bytes) -> int | None:
         request.ParseFromString(body)
     except Exception:  # protobuf's DecodeError has no stable import path across versions
         return None
+    return spans_in(request)
+
+
+def spans_in(request: Any) -> int:
+    """Spans in a parsed ``ExportTraceServiceRequest``."""
     return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)

@@ -47,11 +47,13 @@ class MockServices:
         totals = sats.counters()       # after the block: final, e.g. {addr: {"spans": 12, …}}
 
     ``latency`` (in seconds, e.g. ``{"distribution": "constant", "mean": 0.01}``),
-    ``error_rate``, ``drop_rate`` and ``seed`` are those of the composition's entry;
+    ``error_rate``, ``drop_rate``, ``seed`` and ``protocol`` (``"http"``, or ``"grpc"``
+    for OTLP/gRPC with the ``grpc`` extra) are those of the composition's entry;
     ``name`` is the ``<NAME>`` of the variables. Logs and metrics files go to
     ``folder/services/<name>/<k>/``; without ``folder``, to a temporary folder removed at
     the end (after the final counters are read). InputError for settings that make no
-    sense, HostError when a collector does not start or is not ready in ``timeout`` s.
+    sense, HostError when a collector does not start or is not ready in ``timeout`` s,
+    or for ``protocol="grpc"`` without the ``grpc`` extra.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class MockServices:
         error_rate: float = 0.0,
         drop_rate: float = 0.0,
         seed: int | None = None,
+        protocol: str = "http",
         folder: PathLike | None = None,
         timeout: float = 30.0,
     ) -> None:
@@ -73,6 +76,12 @@ class MockServices:
             settings["latency"] = dict(latency)
         if seed is not None:
             settings["seed"] = seed
+        if protocol not in mocks.PROTOCOLS:
+            raise InputError(
+                f"MockServices: protocol {protocol!r}: expected one of {', '.join(mocks.PROTOCOLS)}"
+            )
+        if protocol != "http":
+            settings["protocol"] = protocol
         try:
             behaviour(settings)
         except (ValueError, TypeError) as exc:
@@ -115,6 +124,8 @@ class MockServices:
     def __enter__(self) -> MockServices:
         if self._loop is not None:
             raise InputError("MockServices: already started; use a new one")
+        if mocks.uses_grpc(self._spec) and (problem := mocks.grpc_problem()):
+            raise HostError(f"MockServices: {problem}")
         if self._folder is None:
             self._own_folder = Path(tempfile.mkdtemp(prefix="choreo-mocks-"))
         # The collectors are forked by this thread's loop, so it must live as long as they
