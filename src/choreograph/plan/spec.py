@@ -65,7 +65,8 @@ class ServiceSpec:
     """Collector processes a ``mock-collector`` runs side by side, one port each."""
     mock: dict[str, Any] = field(default_factory=dict)
     """A ``mock-collector``'s behaviour as written (``mode``, ``latency`` in seconds,
-    ``error_rate``, ``drop_rate``, ``seed``); the mode's defaults fill the rest."""
+    ``error_rate``, ``drop_rate``, ``seed``, ``protocol`` when it is ``grpc``); the mode's
+    defaults fill the rest."""
     group_mocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Group id → the behaviour of collectors of that group's own, seen by it alone."""
 
