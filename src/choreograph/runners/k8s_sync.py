@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import ssl
 import time
@@ -38,6 +39,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
 from choreograph.cluster import sync_manifests as manifests
 from choreograph.cluster.config import K8sConfig
@@ -47,9 +49,12 @@ from choreograph.runners.k8s_images import ensure_images
 from choreograph.sync_service.server import STATS_PATH
 from choreograph.wire.sync import Request, Subscribe, decode_response, encode_request
 
+log = logging.getLogger("choreograph.runners")
+
 READY_S = 120.0
 """How long the service's pod may take to be ready (scheduling, image, start)."""
 POLL_S = 1.0
+RECONNECT_S = 0.5
 STATS_TIMEOUT_S = 10.0
 
 
@@ -176,6 +181,7 @@ class RemoteSync:
         )
         self._last: dict[str, Any] = {"waits": [], "refusals": [], "statistics": {}}
         self._poller: asyncio.Task[None] | None = None
+        self.reconnects = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -218,7 +224,23 @@ class RemoteSync:
         return int((await self._stats((topic,)))["published"].get(topic, 0))
 
     async def subscribe_with_origin(self, topic: str) -> AsyncIterator[tuple[Any, str | None]]:
-        """Every payload of ``topic`` from the first, with no origin (not known here)."""
+        """Every payload of ``topic`` from the first, with no origin (not known here).
+
+        A lost connection (a proxy restarting, the network) is opened again: the service
+        replays the topic from its first payload, so the ones already given are skipped
+        and nothing is lost or repeated."""
+        seen = 0
+        while True:
+            try:
+                async for payload in self._deliveries(topic, skip=seen):
+                    seen += 1
+                    yield payload, None
+            except (OSError, ConnectionClosed, InvalidHandshake) as exc:
+                self.reconnects += 1
+                log.info("sync service: %s lost (%s); subscribing again", topic, exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _deliveries(self, topic: str, skip: int) -> AsyncIterator[Any]:
         async with connect(
             self._access.websocket(),
             ssl=self._access.context if self._access.base.startswith("https") else None,
@@ -233,8 +255,13 @@ class RemoteSync:
                 response = decode_response(frame)
                 if response.error:
                     raise SyncError(f"sync service: subscription to {topic}: {response.error}")
-                if response.payload_json is not None:
-                    yield json.loads(response.payload_json), None
+                if response.payload_json is None:
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                yield json.loads(response.payload_json)
+        raise ConnectionClosedOK(None, None)  # the service ended the subscription
 
     async def _poll(self) -> None:
         while True:
