@@ -1,7 +1,8 @@
 """The tracer-overhead study, through ``choreograph.api``.
 
-1. Calibrate the untraced Python client (a single-group run: instance 0 serves the work
-   itself) so that its own CPU share, ``cpu_share``, is 70 % ± 0.5 of one core.
+1. Calibrate the untraced Python client so that its own CPU share, ``cpu_share``, is
+   70 % ± 0.5 of one core, in the baseline's own composition (``choreo calibrate -f``
+   with the knob driven in the client group only).
 2. For each client language, run the untraced baseline and the traced client against a
    mock collector in each mode (typical, slow_succeed, slow_fail) as series, until the
    per-run mean of ``unit_cpu`` (CPU µs per unit of work) is known within 2 % (at most
@@ -82,11 +83,16 @@ def composition(folder: Path, language: str, mode: str, protocol: str = "http") 
     return path
 
 
-def calibrate(c: Controller, config: Config) -> float:
+def calibrate(c: Controller, config: Config, folder: Path) -> float:
+    """The untraced Python client's ``sleep_ms`` for ``cpu_share`` on target, calibrated
+    in the very composition its baseline runs in (a controller and one client): the knob
+    is driven in the client group only, and the client's own figure is measured."""
+    baseline = composition(folder, "python", "typical", config.exporter)
     found = c.calibrate(
-        PLAN,
-        CASE,
+        baseline,
         knob="sleep_ms",
+        knob_groups=("client",),
+        group="client",
         target=config.target,
         tolerance=config.tolerance,
         metric="cpu_share",
@@ -94,8 +100,7 @@ def calibrate(c: Controller, config: Config) -> float:
         high=20.0,
         start=1.0,
         iterations=config.iterations,
-        instances=1,
-        params={"duration": config.duration},
+        params={"duration": config.duration, "traced": False},
     )
     for it in found.iterations:
         print(f"  sleep_ms {it.knob:.3f} -> cpu_share {it.measured:.2f}%")
@@ -123,7 +128,7 @@ def label(language: str, mode: str, traced: bool) -> str:
 
 def run_study(c: Controller, config: Config, folder: Path) -> dict[str, object]:
     folder.mkdir(parents=True, exist_ok=True)
-    sleep_ms = calibrate(c, config)
+    sleep_ms = calibrate(c, config, folder)
     series: dict[str, Series] = {}
     for language, mode, traced in conditions(config):
         name = label(language, mode, traced)

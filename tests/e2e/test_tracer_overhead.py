@@ -83,6 +83,13 @@ def test_reduced_study_runs_exports_and_reproduces_its_figures(
     assert "python/slow_fail" in table and "Welch p" in table, table
     assert set(record["runs"]) == {"python/untraced", "python/typical", "python/slow_fail"}
     runs_dir = tmp_path / "home" / "runs"
+    # The calibration ran the baseline's own composition, the knob in the client only.
+    (calibration,) = (tmp_path / "home" / "calibrations").glob("c-*.json")
+    found = json.loads(calibration.read_text())
+    assert found["settings"]["knob_groups"] == ["client"] and found["group"] == "client"
+    last = json.loads((runs_dir / found["iterations"][-1]["run_id"] / "run.json").read_text())
+    params = {g["id"]: g["params"]["sleep_ms"] for g in last["spec"]["groups"]}
+    assert params == {"controller": "1.0", "client": found["iterations"][-1]["text"]}, params
 
     for condition, run_ids in record["runs"].items():
         assert len(run_ids) == 2, condition
