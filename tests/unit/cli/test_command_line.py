@@ -40,7 +40,8 @@ def test_each_short_flag_has_one_meaning_across_commands() -> None:
         if len(longs) > 1 and set(longs) != SHARED.get(short)
     }
     assert clashes == {}
-    assert set(meanings["-f"]["--file"]) == {"run composition", "build composition"}
+    # -f is a composition file wherever it is one (calibrate takes one too).
+    assert set(meanings["-f"]["--file"]) == {"run composition", "build composition", "calibrate"}
     assert meanings["-f"]["--follow"] == ["logs"]
     assert "--format" not in {long for longs in meanings.values() for long in longs}
 
