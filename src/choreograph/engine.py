@@ -215,7 +215,10 @@ async def _run(
             history_budget_bytes=settings.sync_history_mib << 20,
             budget_hint="raise sync_history_mib in config.toml or CHOREO_SYNC_HISTORY_MIB",
         )
-        await service.start(*_listen_address(runner, place, artifacts, run_id))
+        # A service the runner brought (in a cluster) is reached, not listened for.
+        await service.start(
+            *(("", 0) if place.sync else _listen_address(runner, place, artifacts, run_id))
+        )
         stack.push_async_callback(_stop_service, service, sink)
         follower = RunEventsFollower(
             service,
