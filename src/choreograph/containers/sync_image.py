@@ -8,7 +8,7 @@ only the standard library, ``choreograph`` and ``websockets``) — copied from t
 so no index is reached and the service is exactly the code that runs the engine. Tagged
 ``choreograph/sync-service:<key>``, the key a hash of those files and the base image's
 id: an unchanged installation reuses its image, and a changed one never runs stale code
-in the cluster.
+in the cluster (the older tags are removed when a new one is built).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import websockets
 
 import choreograph
 from choreograph.containers import client
+from choreograph.containers.build import remove_images
 from choreograph.containers.images import PYTHON_IMAGE, docker_build_tar
 from choreograph.errors import HostError
 
@@ -99,4 +100,17 @@ async def sync_service_image(log: Callable[[str], None] | None = None) -> str:
     say(f"building {tag} (the sync service's image)")
     with tempfile.TemporaryDirectory(prefix="choreo-sync-image-") as work:
         await docker_build_tar(tag, {KEY_LABEL: key}, _context(Path(work) / "context.tar"), say)
+    await _remove_older(tag)
     return tag
+
+
+async def _remove_older(current: str) -> None:
+    """Every other ``choreograph/sync-service`` tag: each installation change makes a new
+    one (its own layer is about 2 MB, but the tags would pile up in ``docker images``). One
+    a container still uses stays (``docker rmi`` refuses)."""
+    _, out, _ = await client.docker_status(
+        "images", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"
+    )
+    older = [name for name in out.split() if name != current and not name.endswith(":<none>")]
+    if older:
+        await remove_images(older)
