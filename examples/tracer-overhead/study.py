@@ -14,7 +14,9 @@ The study's ids go to ``<home>/tracer-overhead/study.json``, which ``analysis.ip
 reads. ``--small`` is the CI configuration: short runs, a loose calibration, two
 conditions, three runs each. ``--exporter grpc`` has the traced Python client export over
 OTLP/gRPC to gRPC collectors (``protocol = "grpc"``, the ``grpc`` extra) instead of
-OTLP/HTTP; the Node client exports over OTLP/HTTP only.
+OTLP/HTTP; the Node client exports over OTLP/HTTP only. ``study.json`` is written after
+each condition (``"complete": false`` until the last), and ``--resume`` carries on an
+interrupted study from it with the same configuration.
 
     python examples/tracer-overhead/study.py --home /tmp/study [--small] [--languages python,node]
 """
@@ -126,12 +128,52 @@ def label(language: str, mode: str, traced: bool) -> str:
     return f"{language}/{mode}" if traced else f"{language}/untraced"
 
 
-def run_study(c: Controller, config: Config, folder: Path) -> dict[str, object]:
+def record_of(
+    c: Controller, config: Config, sleep_ms: float, series: dict[str, Series]
+) -> dict[str, object]:
+    """What ``study.json`` holds: the calibrated knob, the configuration, and per condition
+    its series and runs; ``complete`` once every condition has its series."""
+    return {
+        "home": str(c.home),
+        "sleep_ms": sleep_ms,
+        "config": vars(config),
+        "complete": len(series) == len(conditions(config)),
+        "series": {name: s.series_id for name, s in series.items()},
+        "runs": {name: [r.run_id for r in s.runs] for name, s in series.items()},
+    }
+
+
+def resumed(c: Controller, config: Config, path: Path) -> tuple[float | None, dict[str, Series]]:
+    """The calibration and the finished series of an interrupted study at ``path``, when it
+    was made with this configuration; a study takes over an hour, and a lost session
+    should cost only the condition it was in."""
+    if not path.is_file():
+        return None, {}
+    found = json.loads(path.read_text())
+    if found.get("config") != json.loads(json.dumps(vars(config), default=list)):
+        raise SystemExit(
+            f"--resume: {path} was made with another configuration: {found.get('config')}"
+        )
+    series = {name: c.load_series(sid) for name, sid in found.get("series", {}).items()}
+    if failed := [name for name, s in series.items() if not s.success]:
+        raise SystemExit(f"--resume: {path}: the series of {', '.join(failed)} did not succeed")
+    return float(found["sleep_ms"]), series
+
+
+def run_study(
+    c: Controller, config: Config, folder: Path, resume: bool = False
+) -> dict[str, object]:
     folder.mkdir(parents=True, exist_ok=True)
-    sleep_ms = calibrate(c, config, folder)
-    series: dict[str, Series] = {}
+    path = folder / "study.json"
+    sleep_ms, series = resumed(c, config, path) if resume else (None, {})
+    if sleep_ms is None:
+        sleep_ms = calibrate(c, config, folder)
+    else:
+        print(f"resumed: sleep_ms={sleep_ms:.3f}, {len(series)} condition(s) done")
     for language, mode, traced in conditions(config):
         name = label(language, mode, traced)
+        if name in series:
+            continue
         params = {"duration": config.duration, "sleep_ms": sleep_ms, "traced": traced,
                   "exporter": config.exporter}  # fmt: skip
         comp = composition(folder, language, mode, config.exporter)
@@ -150,14 +192,10 @@ def run_study(c: Controller, config: Config, folder: Path) -> dict[str, object]:
         if not found.success:
             raise SystemExit(f"{name}: series {found.series_id} failed: {found.stop_reason}")
         series[name] = found
-    record = {
-        "home": str(c.home),
-        "sleep_ms": sleep_ms,
-        "config": vars(config),
-        "series": {name: s.series_id for name, s in series.items()},
-        "runs": {name: [r.run_id for r in s.runs] for name, s in series.items()},
-    }
-    (folder / "study.json").write_text(json.dumps(record, indent=2, default=list))
+        # Written after every condition, so an interrupted study can --resume.
+        path.write_text(json.dumps(record_of(c, config, sleep_ms, series), indent=2, default=list))
+    record = record_of(c, config, sleep_ms, series)
+    path.write_text(json.dumps(record, indent=2, default=list))
     print(table(c, series))
     return record
 
@@ -193,10 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exporter", default="http", choices=("http", "grpc"), help="OTLP/HTTP or OTLP/gRPC"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the calibration and finished conditions of an interrupted study",
+    )
     args = parser.parse_args(argv)
     config = Config.of(args)
     with Controller(args.home, timeout=300, fail_fast=True) as c:
-        run_study(c, config, c.home / "tracer-overhead")
+        run_study(c, config, c.home / "tracer-overhead", resume=args.resume)
     return 0
 
 

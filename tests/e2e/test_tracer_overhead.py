@@ -111,6 +111,31 @@ def test_reduced_study_runs_exports_and_reproduces_its_figures(
                 assert collector["collector_failed"] > 0, collector
 
     _execute_notebook(tmp_path / "study", tmp_path / "home")
+    _resume_after_losing_the_last_condition(study, config, tmp_path, record)
+
+
+def _resume_after_losing_the_last_condition(
+    study: ModuleType, config: object, tmp_path: Path, record: dict[str, object]
+) -> None:
+    """As if the study had been cut off during its last condition: --resume keeps the
+    calibration and the finished conditions, and runs only the missing one."""
+    path = tmp_path / "study" / "study.json"
+    cut = json.loads(path.read_text())
+    for key in ("series", "runs"):
+        del cut[key]["python/slow_fail"]
+    cut["complete"] = False
+    path.write_text(json.dumps(cut))
+    with Controller(tmp_path / "home", timeout=120, fail_fast=True) as c:
+        again = study.run_study(c, config, tmp_path / "study", resume=True)
+    assert again["complete"] is True and again["sleep_ms"] == record["sleep_ms"]
+    kept, redone = again["series"], record["series"]
+    assert isinstance(kept, dict) and isinstance(redone, dict)
+    assert {k: kept[k] for k in ("python/untraced", "python/typical")} == {
+        k: redone[k] for k in ("python/untraced", "python/typical")
+    }
+    assert kept["python/slow_fail"] != redone["python/slow_fail"]
+    assert len(list((tmp_path / "home" / "calibrations").glob("c-*.json"))) == 1
+    assert json.loads(path.read_text()) == json.loads(json.dumps(again))
 
 
 def _execute_notebook(study_dir: Path, home: Path) -> None:
