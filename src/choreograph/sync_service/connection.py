@@ -1,22 +1,26 @@
 """One client's websocket: decode each request, dispatch it, send the answers, clean up.
 
-A connection owns one ``asyncio.TaskGroup`` holding its writer and one task per long-lived
-request (a subscription or a barrier not yet met); publish and signal_entry are answered
-inline, without a task, because they never wait. Every outgoing frame goes through one
-bounded queue drained by the writer, so the frames of concurrent subscriptions never
-interleave, and a peer that stops reading stalls only its own connection: once the queue is
-full, its subscriptions and its reader wait, while every other connection carries on.
+Requests reach :meth:`Connection._receive` straight from the socket's callback
+(:mod:`.websocket`), or through :meth:`Connection._read_loop` for what ``websockets`` keeps
+(a connection whose frames reached it first, anything after a control frame or a fragment).
+publish, signal_entry and a met barrier are answered inline; a barrier not yet met is a
+callback on its state's future; a subscription is a :class:`~.push.Push` its topic moves
+forward (or, when frames must go through ``websockets``' ``send()`` because an extension was
+negotiated, a task of the connection's ``asyncio.TaskGroup``). Answers not written at once go
+through one bounded queue drained by the writer, so a peer that stops reading stalls only its
+own connection: once the queue is full, its reading pauses, while every other connection
+carries on.
 
 Malformed input, and a publish over the history budget, are answered with an ``error``
 response (carrying the request's id whenever one could be read), counted, and logged through
 the connection's :class:`~choreograph.sync_service.refusal_log.RefusalLog` (the first few
 each, then summaries); they never close the connection. When the peer goes away, leaving the
-task group cancels every subscription and barrier it had: nothing leaks. A request read as the
-peer leaves may find the group already shutting down, or its task cancelled before it ever
-ran: each task's coroutine is created only when the task is, and closed if the group refuses
-it, so no "coroutine was never awaited" is left behind.
+task group cancels every task it had, and its pushes are detached: nothing leaks. A request
+read as the peer leaves may find the group already shutting down, or its task cancelled
+before it ever ran: each task's coroutine is created only when the task is, and closed if the
+group refuses it, so no "coroutine was never awaited" is left behind.
 
-Fairness: the reader and the writer each give the event loop a turn once they have run for
+Fairness: reading and writing each give the event loop a turn once they have run for
 :data:`SLICE_S` without one. Neither suspends while it has work at hand (frames already
 received, a queue that is not full, a socket that takes the data), so without it a peer that
 floods requests, or a subscription replaying a long history to a fast reader, ran for up to a
@@ -25,12 +29,12 @@ the loop (read, dispatch, write), every other client's round trip grew by that m
 
 Writing: a frame goes to the socket directly (:meth:`Connection._emit`) when nothing is
 queued before it and the socket has taken everything so far; otherwise it is queued, and the
-writer sends everything queued in one write. The frames are built here (:func:`text_frame`:
-the service negotiates no extension, so a server frame is a 2-10 byte header and the text)
-rather than through ``websockets``' ``send()``, whose per-frame lock, state checks and
-generator cost as much as the rest of a delivery together. Measured on a fan-out of 200
-subscribers x 300 messages: 29 µs of service CPU per delivery through ``send()`` and a queue
-hop per frame, 14.8 µs direct; a publisher's answer no longer waits behind the deliveries.
+writer sends everything queued in one write. The frames are built here
+(:func:`~.frames.text_frame`) rather than through ``websockets``' ``send()``, whose per-frame
+lock, state checks and generator cost as much as the rest of a delivery together. Measured on
+a fan-out of 200 subscribers x 300 messages: 29 µs of service CPU per delivery through
+``send()`` and a queue hop per frame, 14.8 µs direct; a publisher's answer no longer waits
+behind the deliveries.
 
 ``is_cancel`` stops the subscription or barrier with that id and, like Testground's own
 service, sends no answer; cancelling an id that is not active is logged and ignored.
@@ -42,7 +46,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec
@@ -52,9 +55,12 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.protocol import State as WebSocketState
 
 from choreograph.errors import ProtocolError, SyncError
+from choreograph.sync_service.frames import text_frame
+from choreograph.sync_service.push import Push
 from choreograph.sync_service.refusal_log import RefusalLog
 from choreograph.sync_service.states import State, States
 from choreograph.sync_service.topics import Topic, Topics
+from choreograph.sync_service.websocket import SyncWebSocket
 from choreograph.wire.sync import (
     SUBSCRIBE_TAIL,
     Barrier,
@@ -83,23 +89,6 @@ WRITE_BATCH_FRAMES = 64
 """Queued frames the writer joins into one write (one system call)."""
 
 P = ParamSpec("P")
-
-_FIN_TEXT = 0x81
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
-
-
-def text_frame(text: str) -> bytes:
-    """``text`` as one unmasked, unfragmented text frame (RFC 6455 section 5.2), as a
-    server sends it when no extension was negotiated."""
-    data = text.encode()
-    size = len(data)
-    if size < 126:
-        return bytes((_FIN_TEXT, size)) + data
-    if size < 65536:
-        return _HEADER_16.pack(_FIN_TEXT, 126, size) + data
-    return _HEADER_64.pack(_FIN_TEXT, 127, size) + data
-
 
 # A queued frame, or a subscription's (response head, quoted payload), joined only when sent:
 # the queue then holds references to the topic's shared text rather than fresh copies.
@@ -136,6 +125,7 @@ class Connection:
         tally: Tally,
         *,
         max_frame_bytes: int,
+        frame_ceiling: int | None = None,
         send_queue_frames: int = SEND_QUEUE_FRAMES,
     ) -> None:
         self._ws = ws
@@ -143,11 +133,14 @@ class Connection:
         self._states = states
         self._tally = tally
         self._max_frame_bytes = max_frame_bytes
+        self._frame_ceiling = frame_ceiling or max_frame_bytes
+        """The websocket layer's own limit (``max_size``): beyond it, it closes (1009)."""
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue(send_queue_frames)
         # Frames are written here only when no extension (compression) was negotiated.
         self._direct = not ws.protocol.extensions
-        self._ops: dict[str, asyncio.Future[None]] = {}
-        """Active subscriptions (tasks) and barriers (futures) by request id."""
+        self._ops: dict[str, asyncio.Future[None] | Push] = {}
+        """Active subscriptions (pushes, or tasks when frames go through ``send()``) and
+        barriers (futures) by request id."""
         self._tg: asyncio.TaskGroup | None = None
         address = ws.remote_address
         self.peer = _describe(address)
@@ -161,6 +154,11 @@ class Connection:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tg.create_task(self._write_loop(), name=f"sync-writer {self.peer}")
+                if self._direct and isinstance(self._ws, SyncWebSocket):
+                    # Data frames are now read in the socket's callback (see .websocket);
+                    # the read loop below still serves what it leaves to websockets.
+                    self._ws.take_over(self._receive, SLICE_S, self._frame_ceiling)
+                    self._ws.on_writable = self._wake_pushes
                 await self._read_loop()
                 # Raising in the body makes the group cancel every task it still holds (the
                 # writer, subscriptions, barriers) and wait for them: nothing outlives the peer.
@@ -172,8 +170,12 @@ class Connection:
         finally:
             self._tg = None
             for op in list(self._ops.values()):
-                if not isinstance(op, asyncio.Task):  # a barrier's future: withdraw it
+                if isinstance(op, Push):
+                    op.topic.detach(op)
+                elif not isinstance(op, asyncio.Task):  # a barrier's future: withdraw it
                     op.cancel()
+            if isinstance(self._ws, SyncWebSocket):
+                self._ws.on_writable = None
             self._refusals.close()
 
     def abort(self) -> None:
@@ -195,6 +197,33 @@ class Connection:
                     turn_ends = time.perf_counter() + SLICE_S
         except ConnectionClosedError as exc:
             log.debug("connection %s lost: %s", self.peer, exc)
+
+    def _receive(self, payload: bytes) -> bool:
+        """One request read by the socket itself: answered at once, or queued; False when
+        the queue is full, and the socket waits for :meth:`_queue_then_resume`."""
+        response = self._dispatch(payload)
+        if response is None or self._emit(response):
+            return True
+        try:
+            self._out.put_nowait(response)
+            return True
+        except asyncio.QueueFull:
+            pass
+        if self._tg is None:
+            return True  # the connection is ending: nobody to answer
+        work = self._queue_then_resume(response)
+        try:
+            self._tg.create_task(work)
+        except RuntimeError:  # the group is closing: the peer is gone
+            work.close()
+            return True
+        return False
+
+    async def _queue_then_resume(self, response: str) -> None:
+        await self._out.put(response)
+        ws = self._ws
+        assert isinstance(ws, SyncWebSocket)
+        ws.resume()
 
     def _dispatch(self, frame: str | bytes) -> str | None:
         """Carry out one request; return the immediate answer, if it has one."""
@@ -219,7 +248,7 @@ class Connection:
         if isinstance(op, Barrier):
             return self._barrier(rid, self._states.get(op.state), op.target)
         if isinstance(op, Subscribe):
-            return self._start(rid, self._subscription, self._topics.get(op.topic))
+            return self._subscribe(rid, self._topics.get(op.topic))
         self._cancel(rid)
         return None
 
@@ -254,16 +283,37 @@ class Connection:
         task.add_done_callback(functools.partial(self._forget, rid))
         return None
 
+    def _subscribe(self, rid: str, topic: Topic) -> str | None:
+        """A push its topic moves forward (see :mod:`.push`) when frames are written here,
+        else a task that sends through ``websockets``."""
+        ws = self._ws
+        if not (self._direct and isinstance(ws, SyncWebSocket)):
+            return self._start(rid, self._subscription, topic)
+        if rid in self._ops:
+            return self._in_use(rid)
+        push = Push(topic, subscribe_response_head(rid), ws)
+        self._ops[rid] = push
+        topic.attach(push)
+        return None
+
+    def _wake_pushes(self) -> None:
+        for op in list(self._ops.values()):
+            if isinstance(op, Push) and op.stalled:
+                op.topic.wake(op)
+
     def _in_use(self, rid: str) -> str:
         return self._refuse(rid, f"id {rid!r} is already in use by an active request")
 
-    def _forget(self, rid: str, task: asyncio.Future[None]) -> None:
+    def _forget(self, rid: str, task: asyncio.Future[None] | Push) -> None:
         # Identity check: after a cancel, a new request may already reuse the id.
         if self._ops.get(rid) is task:
             del self._ops[rid]
 
     def _cancel(self, rid: str) -> None:
         task = self._ops.pop(rid, None)
+        if isinstance(task, Push):
+            task.topic.detach(task)
+            return
         if task is None:
             # Debug, not info: SDKs cancel requests that have just ended, routinely, and a
             # peer repeating it must not be able to fill the log.

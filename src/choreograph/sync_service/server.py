@@ -46,6 +46,7 @@ from choreograph.sync_service.budget import (
 from choreograph.sync_service.connection import Connection, Tally
 from choreograph.sync_service.states import States
 from choreograph.sync_service.topics import Topic, Topics
+from choreograph.sync_service.websocket import SyncWebSocket
 from choreograph.wire.sync import MAX_FRAME_BYTES
 
 log = logging.getLogger("choreograph.sync_service")
@@ -146,6 +147,8 @@ class SyncService:
                 # would drop SYNs and stall some of them for a retransmit second.
                 backlog=LISTEN_BACKLOG,
                 process_request=self._process_request,
+                # Reads the data frames of open connections itself (see .websocket).
+                create_connection=SyncWebSocket,
             )
         except OSError as exc:
             # A port in use is the host's problem, not bad input (exit status 4).
@@ -211,7 +214,12 @@ class SyncService:
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         connection = Connection(
-            ws, self._topics, self._states, self._tally, max_frame_bytes=self._max_frame_bytes
+            ws,
+            self._topics,
+            self._states,
+            self._tally,
+            max_frame_bytes=self._max_frame_bytes,
+            frame_ceiling=self._max_frame_bytes * TRANSPORT_SLACK,
         )
         self._connections.add(connection)
         try:

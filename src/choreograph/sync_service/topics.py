@@ -12,9 +12,11 @@ the engine can then refuse an instance's outcome published from another instance
 The host string is the connection's own, shared by all its entries, so it costs a pointer.
 
 Every stored byte is charged to the service's :class:`~choreograph.sync_service.budget.
-HistoryBudget`; a publish that would exceed it is refused before anything is stored. A
-subscription is a cursor (:meth:`Topic.follow`) that walks the log at its reader's pace and
-sleeps at the end until the next publish: a slow reader holds back only itself.
+HistoryBudget`; a publish that would exceed it is refused before anything is stored. An
+in-process subscription is a cursor (:meth:`Topic.follow`) that walks the log at its reader's
+pace and sleeps at the end until the next publish; a websocket subscription is a
+:class:`~choreograph.sync_service.push.Push` the topic moves forward in fan-out passes
+(:meth:`Topic.attach`). Either way a slow reader holds back only itself.
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ import contextlib
 import json
 import struct
 import sys
+import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from choreograph.sync_service.budget import HistoryBudget
 from choreograph.wire.sync import encode_payload, quote_payload
+
+if TYPE_CHECKING:
+    from choreograph.sync_service.push import Push
+
+PASS_SLICE_S = 0.001
+"""How long a fan-out pass runs before it lets the loop poll its sockets (a publisher's next
+request among them): the same slice as a connection's reader and writer."""
 
 
 class Entry:
@@ -63,7 +73,17 @@ def entry_bytes(quoted: str) -> int:
 class Topic:
     """One topic's log and the cursors waiting at its end."""
 
-    __slots__ = ("_budget", "_closed", "_log", "_waiters", "name", "subscriptions")
+    __slots__ = (
+        "_budget",
+        "_closed",
+        "_due",
+        "_log",
+        "_pass_scheduled",
+        "_pushes",
+        "_waiters",
+        "name",
+        "subscriptions",
+    )
 
     def __init__(self, name: str, budget: HistoryBudget | None = None) -> None:
         self.name = name
@@ -71,6 +91,11 @@ class Topic:
         self._budget = budget if budget is not None else HistoryBudget()
         self._log: list[Entry] = []
         self._waiters: list[asyncio.Future[None]] = []
+        self._pushes: dict[Push, None] = {}
+        """Websocket subscriptions, in the order they came (an ordered set)."""
+        self._due: dict[Push, None] = {}
+        """Pushes that may have something to write: what the next fan-out pass visits."""
+        self._pass_scheduled = False
         self._closed = False
 
     def __len__(self) -> int:
@@ -86,6 +111,9 @@ class Topic:
         quoted = quote_payload(encode_payload(payload))
         self._budget.charge(self.name, entry_bytes(quoted))
         self._log.append(Entry(quoted, origin))
+        if self._pushes:
+            self._due.update(self._pushes)
+            self._schedule_pass()
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
@@ -125,6 +153,52 @@ class Topic:
                 self._waiters.remove(waiter)
             raise
 
+    # --- websocket subscriptions: pushes and fan-out passes -------------------------
+
+    def attach(self, push: Push) -> None:
+        """Deliver the history, then every new entry, to ``push`` (until :meth:`detach`)."""
+        if self._closed:
+            return
+        self._pushes[push] = None
+        self.subscriptions += 1
+        self._due[push] = None
+        self._schedule_pass()
+
+    def detach(self, push: Push) -> None:
+        """Stop delivering to ``push`` (cancelled, or its connection ended); idempotent."""
+        if self._pushes.pop(push, False) is None:
+            self.subscriptions -= 1
+        self._due.pop(push, None)
+
+    def wake(self, push: Push) -> None:
+        """``push``'s socket drained: carry on where it stalled."""
+        if push.stalled and push in self._pushes:
+            push.stalled = False
+            self._due[push] = None
+            self._schedule_pass()
+
+    def _schedule_pass(self) -> None:
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            asyncio.get_running_loop().call_soon(self._fan_out)
+
+    def _fan_out(self) -> None:
+        """Pump the due pushes in order, for one slice at most; a push not caught up goes
+        to the back of the line; what is left waits for the next pass (the loop polls its
+        sockets in between)."""
+        self._pass_scheduled = False
+        due, log = self._due, self._log
+        ends = time.perf_counter() + PASS_SLICE_S
+        while due:
+            push = next(iter(due))
+            del due[push]
+            if not push.pump(log):
+                due[push] = None
+            if time.perf_counter() >= ends:
+                break
+        if due:
+            self._schedule_pass()
+
     def close(self) -> None:
         """End every cursor and drop the history (the service stops: its run is over).
 
@@ -132,6 +206,9 @@ class Topic:
         """
         self._closed = True
         self._log.clear()
+        self.subscriptions -= len(self._pushes)
+        self._pushes.clear()
+        self._due.clear()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():

@@ -91,7 +91,7 @@ async def test_the_connection_keeps_one_origin_string_for_all_it_publishes():
 def test_text_frame_is_the_frame_websockets_writes(size: int) -> None:
     from websockets.frames import Frame, Opcode
 
-    from choreograph.sync_service.connection import text_frame
+    from choreograph.sync_service.frames import text_frame
 
     text = "x" * size
     expected = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
