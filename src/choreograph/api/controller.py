@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from choreograph import progress, workspace
+from choreograph import eventloop, progress, workspace
 from choreograph.api.results import (
     Comparison,
     PathLike,
@@ -413,4 +413,4 @@ def _blocking(start: Callable[[], Awaitable[_T]]) -> _T:
     async def main() -> _T:
         return await start()
 
-    return asyncio.run(main())
+    return eventloop.run(main())

@@ -18,7 +18,6 @@ shared by ``run single`` and ``run composition`` and declared once here, beside 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from choreograph import __version__, workspace
+from choreograph import __version__, eventloop, workspace
 from choreograph.calibrate import substitute_calibrated
 from choreograph.cli import durations, render
 from choreograph.cli import series_options as so
@@ -331,7 +330,7 @@ def _execute_timed(
     spec: RunSpec, settings: Settings, options: RunOptions, messages: bool
 ) -> tuple[RunResult, float | None]:
     """The run's result and the seconds of the run itself (its build excluded)."""
-    return asyncio.run(_execute(spec, settings, options, messages))
+    return eventloop.run(_execute(spec, settings, options, messages))
 
 
 async def _execute(

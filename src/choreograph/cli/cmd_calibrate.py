@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from choreograph import progress, workspace
+from choreograph import eventloop, progress, workspace
 from choreograph.calibrate import (
     Calibration,
     CalibrationPlan,
@@ -164,7 +163,7 @@ def calibrate(
         options = RunOptions(
             timeout_s=timeout or settings.run_timeout_s, stop_grace_s=settings.stop_grace_s
         )
-        state = asyncio.run(_calibrate(spec, settings, calibration_plan, options))
+        state = eventloop.run(_calibrate(spec, settings, calibration_plan, options))
     _verdict(state)
     if not state.converged:
         raise typer.Exit(1)

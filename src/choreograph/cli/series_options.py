@@ -6,12 +6,12 @@ here when a series was asked for; a plain run never comes this way.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Annotated, Any
 
 import typer
 
+from choreograph import eventloop
 from choreograph.cli import render
 from choreograph.cli.interrupts import stop_on_signals
 from choreograph.cli.render_results import series_line, series_summary
@@ -78,7 +78,7 @@ def run_series_rendered(
     spec: RunSpec, settings: Settings, options: RunOptions, plan: SeriesPlan, messages: bool
 ) -> SeriesState:
     """Run the series to its end with live progress and its summary; its state."""
-    state = asyncio.run(_series(spec, settings, options, plan, messages))
+    state = eventloop.run(_series(spec, settings, options, plan, messages))
     series_summary(state)
     return state
 

@@ -2,9 +2,10 @@
 own, made here without a registry.
 
 It is the Python stand-in (``python:3.11-slim-bookworm``, see :mod:`.images`) plus this
-installation's ``choreograph`` package and the ``websockets`` package it serves with —
-the service imports nothing else (checked: ``python -m choreograph.sync_service`` loads
-only the standard library, ``choreograph`` and ``websockets``) — copied from this host,
+installation's ``choreograph`` package, the ``websockets`` package it serves with and, when
+installed here, ``uvloop`` (its loop; see :mod:`choreograph.eventloop`) — the service imports
+nothing else (checked: ``python -m choreograph.sync_service`` loads only the standard
+library, ``choreograph``, ``websockets`` and ``uvloop``) — copied from this host,
 so no index is reached and the service is exactly the code that runs the engine. Tagged
 ``choreograph/sync-service:<key>``, the key a hash of those files and the base image's
 id: an unchanged installation reuses its image, and a changed one never runs stale code
@@ -45,10 +46,16 @@ ENTRYPOINT ["python3", "-m", "choreograph.sync_service"]
 
 def _packages() -> dict[str, Path]:
     """Name in the image's ``lib`` → the package folder on this host."""
-    return {
+    found = {
         "choreograph": Path(choreograph.__file__).resolve().parent,
         "websockets": Path(websockets.__file__).resolve().parent,
     }
+    try:  # the image's Python is CPython 3.11 on Debian, as uvloop's wheel here is built for
+        import uvloop
+    except ImportError:
+        return found  # the service runs on asyncio's loop there
+    found["uvloop"] = Path(uvloop.__file__).resolve().parent
+    return found
 
 
 def _files(folder: Path) -> Iterator[Path]:

@@ -7,7 +7,11 @@ a thousand writes per message, and a publisher's acknowledgement waited behind a
 fan-out passes (:meth:`~choreograph.sync_service.topics.Topic.attach`), sliced like every
 other piece of work in the service, and each :meth:`Push.pump` writes everything its
 subscriber has not been sent yet, up to :data:`PUMP_FRAMES` frames, in one write: a
-subscriber a few messages behind costs one system call for all of them.
+subscriber a few messages behind costs one system call for all of them. Measured with
+``bench/vs_testground.py --skip-runs`` (1,000 subscribers x 1,000 messages, one publisher
+waiting for each acknowledgement): 18.45 s with a task per subscription, 2.61 s pushed
+(Testground's Go service: 18.59 s in the same run); the publisher's acknowledgements p50
+17.4 → 2.1 ms, p99 30.1 → 7.8 ms.
 
 Flow control is the socket's own: a push stops (``stalled``) while the transport's buffer is
 over its high-water mark (asyncio called ``pause_writing``), and the connection wakes it

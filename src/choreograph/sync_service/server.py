@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from choreograph import eventloop
 from choreograph.errors import HostError, SyncError
 from choreograph.sync_service.auth import (
     TOKEN_ENV,
@@ -408,7 +409,7 @@ def serve_standalone(
         history_budget_bytes=history_budget_mib * MIB,
         budget_hint="restart the sync service with a larger --history-budget-mib",
     )
-    asyncio.run(_serve_until_signalled(service, host, port))
+    eventloop.run(_serve_until_signalled(service, host, port))
     for line in service.refusals():
         print(f"warning: sync service {line}", file=sys.stderr)
 
