@@ -62,7 +62,7 @@ def distribution(samples: Mapping[str, Sequence[float]], name: str, unit: str) -
     hist.set_title(f"{name}: distribution per group")
     if len(labels) <= MAX_LINES:
         hist.legend(fontsize="small")
-    box.boxplot(values, tick_labels=labels, vert=False)
+    box.boxplot(values, tick_labels=labels, orientation="horizontal")
     box.set_xlabel(_label(name, unit))
     box.set_title("p25-p75 box, whiskers 1.5 IQR")
     return to_png(fig)
@@ -129,7 +129,9 @@ def counter(
     fig, (left, right) = figure(10, 3.4, 2)
     if at_scale(len(v) for v in finals.values()):
         groups = list(finals)
-        left.boxplot([list(finals[g].values()) for g in groups], tick_labels=groups, vert=False)
+        left.boxplot(
+            [list(finals[g].values()) for g in groups], tick_labels=groups, orientation="horizontal"
+        )
         left.set_title(f"{name}: final total per instance, per group", fontsize="medium")
         left.set_xlabel(_label(name, unit))
     else:
