@@ -2,8 +2,10 @@
 instances, and turn its reports into the same Launched shape as a plain exec.
 
 Used for Python plans run by the host's interpreter, where interpreter start-up and
-imports dominate launch time. The server dies with the runner (PDEATHSIG) and its
-children die with it, so the no-orphan guarantee is kept.
+imports dominate launch time; and, with ``exec_mode=True`` and nothing preloaded, for every
+other ``local:exec`` instance, so that the fork and the wait for the exec happen off the
+engine's thread (see ``_forkserver_main``). The server dies with the runner (PDEATHSIG) and
+its children die with it, so the no-orphan guarantee is kept.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from choreograph.errors import RunnerError
+from choreograph.errors import InputError, RunnerError
 from choreograph.runners.launch import (
     Launched,
     Process,
     close_quietly,
     die_with_parent,
+    exec_limit_problem,
     output_readers,
     write_all,
 )
@@ -38,8 +41,10 @@ class ForkServer:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         preload: Sequence[str] = PRELOAD,
+        exec_mode: bool = False,
     ) -> None:
         self._python = python
+        self._exec = exec_mode
         self._env = dict(os.environ if env is None else env)
         self._preload = tuple(preload)
         self._sock: socket.socket | None = None
@@ -134,9 +139,10 @@ class ForkServer:
                 request.set_result(int(message["pid"]))
 
     def check(self, argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
-        """Nothing to check: the request travels in a memfd and nothing is exec'd, so any
-        size of environment works."""
-        return None
+        """Forking a Python plan: nothing to check (the request travels in a memfd and
+        nothing is exec'd, so any size of environment works). Exec mode: the kernel's
+        limits on an exec's arguments and environment, as for a plain exec."""
+        return exec_limit_problem(argv, env) if self._exec else None
 
     async def spawn(
         self,
@@ -148,13 +154,22 @@ class ForkServer:
     ) -> Launched:
         if self._sock is None:
             raise RunnerError("the fork server is not running")
+        if self._exec and (problem := exec_limit_problem(argv, env)):
+            raise InputError(f"cannot start instance {key}: {problem}")
         loop = asyncio.get_running_loop()
         self._next_id += 1
         rid = str(self._next_id)
         request: asyncio.Future[int] = loop.create_future()
         self._requests[rid] = request
         payload = json.dumps(
-            {"id": rid, "argv": list(argv), "env": dict(env), "cwd": cwd, "join": list(join)}
+            {
+                "id": rid,
+                "argv": list(argv),
+                "env": dict(env),
+                "cwd": cwd,
+                "join": list(join),
+                "exec": self._exec,
+            }
         ).encode()
         # The request rides in a memfd: a datagram is capped near 200 KiB (EMSGSIZE), and a
         # test param may be larger than that.

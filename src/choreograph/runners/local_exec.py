@@ -1,8 +1,10 @@
 """Runner ``local:exec``: one plain process per instance on this host, no privileges.
 
 Python plans run by the host interpreter are forked from a preloaded fork server (one
-per distinct interpreter and environment) unless the run config says
-``launcher = "exec"``; everything else is a plain exec.
+per distinct interpreter and environment); every other instance is exec'd by one more fork
+server, with nothing preloaded, so that neither the fork nor the wait for the exec falls on
+the engine's thread (see ``runners._forkserver_main``). ``launcher = "exec"`` in the run
+config makes every instance a plain exec from the engine (``subprocess.Popen``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 
 from choreograph.errors import InputError
 from choreograph.plan.spec import Artifact
@@ -52,11 +55,15 @@ class LocalExecRunner:
                 launchers: dict[tuple[object, ...], Launcher] = {}
 
                 async def launcher_for(artifact: Artifact) -> Launcher | None:
-                    if mode != "fork" or artifact.launcher != "python-fork" or artifact.sync_alias:
+                    if mode != "fork":
                         return None
-                    key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
-                    if key not in launchers:
+                    if artifact.launcher != "python-fork" or artifact.sync_alias:
+                        key: tuple[object, ...] = ("exec",)
+                        server = ForkServer(sys.executable, preload=(), exec_mode=True)
+                    else:
+                        key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
                         server = ForkServer(artifact.argv[0], env=_base_env(artifact))
+                    if key not in launchers:
                         launchers[key] = await stack.enter_async_context(server)
                     return launchers[key]
 

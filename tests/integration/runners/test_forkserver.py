@@ -108,3 +108,84 @@ async def test_preloaded_objects_are_frozen_out_of_the_childrens_collections(
         )
     assert code == 0
     assert (tmp_path / "0" / "run.out").read_text() == "frozen True\n"
+
+
+# --- exec mode: every other local:exec instance -------------------------------------
+
+PROBE = r"""
+import os, sys
+print("argv", sys.argv[1:], flush=True)
+print("cwd", os.getcwd(), flush=True)
+print("sid", os.getsid(0) == os.getpid(), flush=True)
+print("stdin", os.read(0, 10), flush=True)
+print("err", file=sys.stderr)
+sys.exit(int(os.environ["CODE"]))
+"""
+
+
+async def test_exec_mode_gives_exactly_what_a_plain_exec_does(tmp_path: Path) -> None:
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    env = {"CODE": "3", "PATH": os.environ["PATH"], "ONLY": "this"}
+    facts: list[Fact] = []
+    async with ForkServer(preload=(), exec_mode=True) as server:
+        sup = Supervisor(facts.append, server)
+        # a bare name, found through the instance's own PATH, as subprocess would
+        code = await sup.run_instance(
+            "g/0", ("python3", "-I", str(script), "a b"), env, str(tmp_path), tmp_path / "0"
+        )
+        # `env` prints the environment as exec'd (Python would add LC_CTYPE to its own)
+        await sup.run_instance("g/1", ("env",), env, str(tmp_path), tmp_path / "1")
+        # no signal ignored (Python ignores SIGPIPE and SIGXFSZ, the server SIGINT, and an
+        # ignored disposition survives exec): the mask as the kernel shows it to `cat`
+        await sup.run_instance(
+            "g/2", ("cat", "/proc/self/status"), env, str(tmp_path), tmp_path / "2"
+        )
+    status = (tmp_path / "2" / "run.out").read_text().splitlines()
+    assert "SigIgn:\t0000000000000000" in status, [s for s in status if s.startswith("Sig")]
+    assert code == 3
+    printed = (tmp_path / "1" / "run.out").read_text().splitlines()
+    assert sorted(printed) == sorted(f"{k}={v}" for k, v in env.items())  # nothing else
+    out = (tmp_path / "0" / "run.out").read_text().splitlines()
+    assert out[0] == "argv ['a b']"
+    assert out[1:] == [f"cwd {tmp_path}", "sid True", "stdin b''"]
+    assert (tmp_path / "0" / "run.err").read_text() == "err\n"
+
+
+async def test_exec_mode_restores_sigpipe_for_shell_pipelines(tmp_path: Path) -> None:
+    """`yes | head -1` ends only if `yes` dies of SIGPIPE (Python ignores it; so would a
+    child that inherited that)."""
+    async with ForkServer(preload=(), exec_mode=True) as server:
+        sup = Supervisor(lambda _: None, server)
+        code = await asyncio.wait_for(
+            sup.run_instance(
+                "g/0",
+                ("sh", "-c", "yes | head -n 1; echo done"),
+                {"PATH": os.environ["PATH"]},
+                str(tmp_path),
+                tmp_path / "0",
+            ),
+            20,
+        )
+    assert code == 0
+    assert (tmp_path / "0" / "run.out").read_text() == "y\ndone\n"
+
+
+async def test_exec_mode_reports_a_missing_program_as_plain_exec_does(tmp_path: Path) -> None:
+    async with ForkServer(preload=(), exec_mode=True) as server:
+        sup = Supervisor(lambda _: None, server)
+        with pytest.raises(RunnerError, match=r"g/0: /no/such/program: \[Errno 2\]"):
+            await sup.run_instance("g/0", ("/no/such/program",), {}, str(tmp_path), tmp_path / "0")
+        with pytest.raises(RunnerError, match=r"not-a-command-anywhere: \[Errno 2\]"):
+            await sup.run_instance(
+                "g/1",
+                ("not-a-command-anywhere",),
+                {"PATH": os.environ["PATH"]},
+                str(tmp_path),
+                tmp_path / "1",
+            )
+        # the server goes on serving, and reaped the failed children itself
+        ok = await sup.run_instance(
+            "g/2", ("true",), {"PATH": os.environ["PATH"]}, str(tmp_path), tmp_path / "2"
+        )
+    assert ok == 0
