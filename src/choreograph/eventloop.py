@@ -11,11 +11,17 @@ its timers on the same loop, so ``choreo run`` gets the same.
 
 ``CHOREO_EVENT_LOOP=asyncio`` picks asyncio's loop (to rule the loop out when debugging, or
 where uvloop misbehaves); ``uvloop`` insists on it (an error when it is missing).
+
+:func:`pipe_file` hands ``loop.connect_read_pipe`` a file object that closes the pipe exactly
+once on either loop: uvloop 0.23 gives the descriptor itself to libuv, which closes it, and
+then closes the file object too (uvloop issue #763), so with an owning file object a number
+another thread reopened in between (the resource sampler's counters) was closed under it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -51,3 +57,19 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
         return uvloop.run(main)
     return asyncio.run(main)
+
+
+def pipe_file(fd: int) -> io.FileIO:
+    """An unbuffered file object over the pipe end ``fd`` for ``loop.connect_read_pipe``,
+    owning ``fd`` only where the running loop's transport does not close it itself.
+
+    uvloop's transport closes the descriptor in libuv, so the file object must not (else
+    it closes the number a second time, perhaps after another thread was given it);
+    asyncio's transport closes the file object, which must. Decided by the loop's type:
+    asking the loop with a throwaway pipe of its own, once, was tried and made uvloop
+    abort now and then (a read pipe closed before its first turn, while connections were
+    being accepted). Should uvloop start duplicating the descriptor (the fix proposed for
+    its issue #763), ``tests/unit/test_eventloop_pipes.py`` fails on the leak.
+    """
+    loop = asyncio.get_running_loop()
+    return io.FileIO(fd, "rb", closefd=not type(loop).__module__.startswith("uvloop"))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from choreograph.errors import InputError, RunnerError
+from choreograph.eventloop import pipe_file
 
 _PR_SET_PDEATHSIG = 1
 MAX_ARG_STRLEN = 32 * 4096
@@ -147,7 +148,7 @@ async def output_readers(
         reader = asyncio.StreamReader(limit=1 << 20)
         transport, _ = await loop.connect_read_pipe(
             lambda r=reader: asyncio.StreamReaderProtocol(r),  # type: ignore[misc]
-            os.fdopen(fd, "rb", buffering=0),
+            pipe_file(fd),
         )
         readers.append(reader)
         transports.append(transport)
