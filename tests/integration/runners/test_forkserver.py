@@ -189,3 +189,40 @@ async def test_exec_mode_reports_a_missing_program_as_plain_exec_does(tmp_path: 
             "g/2", ("true",), {"PATH": os.environ["PATH"]}, str(tmp_path), tmp_path / "2"
         )
     assert ok == 0
+
+
+async def test_more_launches_than_the_socket_holds_wait_instead_of_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request socket's buffer holds a few hundred requests: the rest wait for it to
+    drain (at most one refused try each) while the server is stalled, not retry on a timer."""
+    import socket as socket_module
+
+    tries = 0
+    real_send_fds = socket_module.send_fds
+
+    def counting(*args: object, **kwargs: object) -> int:
+        nonlocal tries
+        tries += 1
+        return real_send_fds(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket_module, "send_fds", counting)
+    n = 400
+    env = {"PATH": os.environ["PATH"]}
+    facts: list[Fact] = []
+    async with ForkServer(preload=(), exec_mode=True) as server:
+        sup = Supervisor(facts.append, server)
+        assert server._process is not None
+        pid = server._process.pid
+        os.kill(pid, signal.SIGSTOP)  # the server stalls: its socket fills up
+        launches = asyncio.gather(
+            *(
+                sup.run_instance(f"g/{i}", ("true",), env, str(tmp_path), tmp_path / str(i))
+                for i in range(n)
+            )
+        )
+        await asyncio.sleep(0.3)
+        os.kill(pid, signal.SIGCONT)
+        codes = await launches
+    assert codes == [0] * n
+    assert n <= tries <= 2 * n, tries
