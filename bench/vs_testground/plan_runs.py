@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .cpu import Measured, run_choreo
 from .table import Row, Target
 
 
@@ -55,19 +56,17 @@ class ChoreographRuns:
             raise RuntimeError(f"choreo build failed: {proc.stdout[-800:]}{proc.stderr[-800:]}")
         return time.perf_counter() - started
 
-    def run(self, instances: int) -> float:
-        argv = ["run", "single", "--plan", str(self.plan), "--testcase", "ok"]
+    def run(self, instances: int) -> Measured:
+        argv = ["choreo", "run", "single", "--plan", str(self.plan), "--testcase", "ok"]
         argv += ["--builder", "exec:go", "--runner", "local:exec", "-i", str(instances)]
-        started = time.perf_counter()
-        proc = self._choreo(*argv)
-        elapsed = time.perf_counter() - started
+        measured, proc = run_choreo(argv, self.env, timeout=1800)
         if proc.returncode != 0:
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-6:]
+            tail = proc.stdout.strip().splitlines()[-6:]
             raise RuntimeError(f"choreo run of {instances} failed: {' | '.join(tail)}")
-        return elapsed
+        return measured
 
 
-Runner = Callable[[int], float]
+Runner = Callable[[int], Measured]
 
 
 def compare(
@@ -78,7 +77,8 @@ def compare(
     theirs_missing: str,
     say: Callable[[str], None],
 ) -> list[Row]:
-    """Median wall times per instance count; ``theirs`` None means Testground could not run."""
+    """Median wall times, and the CPU of the tool and of the instances per instance, per
+    instance count; ``theirs`` None means Testground could not run."""
     sides: dict[str, Runner] = {"choreograph": ours}
     if theirs is not None:
         sides["testground"] = theirs
@@ -91,7 +91,7 @@ def compare(
             say(f"  {side}, warm-up run: {e}")
     rows = []
     for n in counts:
-        times: dict[str, list[float]] = {side: [] for side in sides}
+        runs: dict[str, list[Measured]] = {side: [] for side in sides}
         failed = dict(warm_failed)
         for rep in range(reps):
             order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
@@ -99,27 +99,49 @@ def compare(
                 if side in failed:
                     continue
                 try:
-                    times[side].append(sides[side](n))
+                    runs[side].append(sides[side](n))
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     failed[side] = str(e)
                     say(f"  {side}, {n} instances: {e}")
-        shown = ", ".join(
-            f"{side} " + " ".join(f"{t:.2f}" for t in ts) for side, ts in times.items() if ts
+        shown = "; ".join(
+            f"{side} " + " ".join(f"{m.wall:.2f}" for m in ms) for side, ms in runs.items() if ms
         )
-        say(f"  {n} instances: {shown} s")
-        median = {side: statistics.median(ts) if ts else None for side, ts in times.items()}
+        say(f"  {n} instances, wall: {shown} s")
+        for side, ms in runs.items():
+            if ms:
+                cpu = ", ".join(f"{m.tool_cpu:.2f} + {m.instances_cpu:.2f}" for m in ms)
+                say(f"    {side} CPU s (tool + instances): {cpu}")
         note = failed.get("testground") or failed.get("choreograph") or ""
         if theirs is None:
             note = theirs_missing
-        target = Target(0.5, at_least=False, on_ratio=True) if n == 1000 else None
-        rows.append(
-            Row(
-                f"whole run, placebo/ok, {n:,} instance{'s' if n > 1 else ''}",
-                "s",
-                median["choreograph"],
-                median.get("testground"),
-                target,
-                note,
-            )
-        )
+        rows += _rows(n, runs, note)
     return rows
+
+
+def _rows(n: int, runs: dict[str, list[Measured]], note: str) -> list[Row]:
+    """The wall time (the issue's target at 1,000) and the CPU split, per instance."""
+    label = f"{n:,} instance{'s' if n > 1 else ''}"
+
+    def median(side: str, figure: Callable[[Measured], float]) -> float | None:
+        measured = runs.get(side) or []
+        return statistics.median(figure(m) for m in measured) if measured else None
+
+    figures: list[tuple[str, str, Callable[[Measured], float], Target | None]] = [
+        (
+            f"whole run, placebo/ok, {label}",
+            "s",
+            lambda m: m.wall,
+            Target(0.5, at_least=False, on_ratio=True) if n == 1000 else None,
+        ),
+        (f"  CPU of the tool, per instance, {label}", "ms", lambda m: 1000 * m.tool_cpu / n, None),
+        (
+            f"  CPU of the instances, per instance, {label}",
+            "ms",
+            lambda m: 1000 * m.instances_cpu / n,
+            None,
+        ),
+    ]
+    return [
+        Row(measure, unit, median("choreograph", f), median("testground", f), target, note)
+        for measure, unit, f, target in figures
+    ]

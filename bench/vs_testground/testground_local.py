@@ -34,6 +34,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from .cpu import DaemonCpu, Measured
 from .processes import Processes, free_port, port_in_use, wait_listening
 
 CONTAINERS = {
@@ -181,15 +182,20 @@ class TestgroundLocal:
             raise TestgroundUnavailable(f"`testground build single` failed: {_tail(proc)}")
         return found.group(1), elapsed
 
-    def run(self, artifact: str, instances: int) -> float:
-        """Wall time of ``testground run single`` of placebo/ok; raises if it did not complete."""
+    def run(self, artifact: str, instances: int) -> Measured:
+        """Wall time and CPU split of ``testground run single`` of placebo/ok; raises if it
+        did not complete."""
         argv = ["run", "single", "--plan", "placebo", "--testcase", "ok", "--builder", "exec:go"]
         argv += ["--runner", "local:exec", "-i", str(instances), "--use-build", artifact]
+        assert self._daemon is not None and self._service is not None
+        cpu = DaemonCpu(self._daemon.pid, self._service.pid)
+        before = cpu.snapshot()
         started = time.perf_counter()
         proc = self._cli(*argv, *self.wait_flag, timeout=1800)
         elapsed = time.perf_counter() - started
+        measured = DaemonCpu.split(before, cpu.snapshot(), elapsed)
         if proc.returncode == 0:
-            return elapsed
+            return measured
         found = re.search(r'"run_id": "([0-9a-z]+)"', proc.stdout)
         if f"{instances} nodes failed" in proc.stdout and found is not None:
             outputs = self.home / "data" / "outputs" / "local_exec" / "placebo" / found.group(1)
@@ -197,7 +203,7 @@ class TestgroundLocal:
                 1 for out in outputs.glob("single/*/run.out") if "success_event" in out.read_text()
             )
             if done == instances:
-                return elapsed  # sdk-go v0.3 events that v0.5.3 cannot read; see the docstring
+                return measured  # sdk-go v0.3 events that v0.5.3 cannot read; see the docstring
             raise RuntimeError(f"testground run of {instances}: {done} success_event(s) found")
         raise RuntimeError(f"testground run of {instances} failed: {_tail(proc)}")
 
