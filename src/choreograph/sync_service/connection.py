@@ -4,9 +4,10 @@ Requests reach :meth:`Connection._receive` straight from the socket's callback
 (:mod:`.websocket`), or through :meth:`Connection._read_loop` for what ``websockets`` keeps
 (a connection whose frames reached it first, anything after a control frame or a fragment).
 publish, signal_entry and a met barrier are answered inline; a barrier not yet met is a
-callback on its state's future; a subscription is a :class:`~.push.Push` its topic moves
-forward (or, when frames must go through ``websockets``' ``send()`` because an extension was
-negotiated, a task of the connection's ``asyncio.TaskGroup``). Answers not written at once go
+callback its state calls, one scheduled call for all it releases (:class:`.states.Barrier`);
+a subscription is a :class:`~.push.Push` its topic moves forward (or, when frames must go
+through ``websockets``' ``send()`` because an extension was negotiated, a task of the
+connection's ``asyncio.TaskGroup``). Answers not written at once go
 through one bounded queue drained by the writer, so a peer that stops reading stalls only its
 own connection: once the queue is full, its reading pauses, while every other connection
 carries on.
@@ -58,6 +59,7 @@ from choreograph.errors import ProtocolError, SyncError
 from choreograph.sync_service.frames import text_frame
 from choreograph.sync_service.push import Push
 from choreograph.sync_service.refusal_log import RefusalLog
+from choreograph.sync_service.states import Barrier as StateBarrier
 from choreograph.sync_service.states import State, States
 from choreograph.sync_service.topics import Topic, Topics
 from choreograph.sync_service.websocket import SyncWebSocket
@@ -138,7 +140,7 @@ class Connection:
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue(send_queue_frames)
         # Frames are written here only when no extension (compression) was negotiated.
         self._direct = not ws.protocol.extensions
-        self._ops: dict[str, asyncio.Future[None] | Push] = {}
+        self._ops: dict[str, asyncio.Task[None] | Push | StateBarrier] = {}
         """Active subscriptions (pushes, or tasks when frames go through ``send()``) and
         barriers (futures) by request id."""
         self._tg: asyncio.TaskGroup | None = None
@@ -169,11 +171,12 @@ class Connection:
             log.exception("connection %s failed", self.peer)
         finally:
             self._tg = None
-            for op in list(self._ops.values()):
+            for rid, op in list(self._ops.items()):
                 if isinstance(op, Push):
                     op.topic.detach(op)
-                elif not isinstance(op, asyncio.Task):  # a barrier's future: withdraw it
+                elif isinstance(op, StateBarrier):  # withdrawn: nobody is left to answer
                     op.cancel()
+                    del self._ops[rid]
             if isinstance(self._ws, SyncWebSocket):
                 self._ws.on_writable = None
             self._refusals.close()
@@ -323,21 +326,19 @@ class Connection:
 
     def _barrier(self, rid: str, state: State, target: int) -> str | None:
         """Answer at once if the state is at ``target``, else when it gets there: a
-        callback on the state's future, not a task (see :meth:`State.waiter`)."""
+        callback the state calls (see :class:`.states.Barrier`), not a task."""
         if rid in self._ops:
             return self._in_use(rid)
-        waiter = state.waiter(target)
-        if waiter is None:
+        barrier = state.barrier(target, functools.partial(self._barrier_done, rid))
+        if barrier is None:
             return ok_response(rid)
-        self._ops[rid] = waiter
-        waiter.add_done_callback(functools.partial(self._barrier_done, rid))
+        self._ops[rid] = barrier
         return None
 
-    def _barrier_done(self, rid: str, waiter: asyncio.Future[None]) -> None:
-        self._forget(rid, waiter)
-        if waiter.cancelled():
-            return  # cancelled by the peer, or the connection ended: nobody to answer
-        exc = waiter.exception()
+    def _barrier_done(self, rid: str, exc: SyncError | None) -> None:
+        op = self._ops.get(rid)
+        if isinstance(op, StateBarrier) and op.done():  # not a new request reusing the id
+            del self._ops[rid]
         answer = ok_response(rid) if exc is None else error_response(rid, str(exc))
         if self._emit(answer):
             return

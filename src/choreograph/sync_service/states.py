@@ -10,8 +10,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from choreograph.errors import SyncError
+
+
+class Barrier:
+    """A barrier answered by a callback, for the service's connections: when a signal
+    releases a thousand of them, one scheduled call runs every callback, where a future per
+    barrier costs two scheduled callbacks each (its done callback and its bucket's).
+
+    ``callback(None)`` on release, ``callback(error)`` when the service stops first; never
+    after :meth:`cancel`, which also takes it out of its bucket at once.
+    """
+
+    __slots__ = ("_bucket", "_state", "_target", "callback", "pending")
+
+    def __init__(
+        self, state: State, target: int, callback: Callable[[SyncError | None], None]
+    ) -> None:
+        self._state, self._target = state, target
+        self.callback = callback
+        self.pending = True
+        self._bucket: list[Waiter] | None = None
+
+    def done(self) -> bool:
+        return not self.pending
+
+    def cancel(self) -> None:
+        if not self.pending:
+            return
+        self.pending = False
+        if self._bucket is not None:
+            self._state._remove(self._target, self._bucket, self)
+
+
+Waiter = asyncio.Future[None] | Barrier
+
+
+def _call_all(calls: list[Callable[[SyncError | None], None]], error: SyncError | None) -> None:
+    for call in calls:
+        call(error)
 
 
 class State:
@@ -22,7 +61,7 @@ class State:
     def __init__(self, name: str) -> None:
         self.name = name
         self.count = 0
-        self._waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[int, list[Waiter]] = {}
         self._closed = False
 
     def signal_entry(self) -> int:
@@ -30,16 +69,43 @@ class State:
         self.count += 1
         waiters = self._waiters.pop(self.count, None)
         if waiters:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._release(waiters, None)
         return self.count
+
+    @staticmethod
+    def _release(waiters: list[Waiter], error: SyncError | None) -> None:
+        calls = []
+        for waiter in waiters:
+            if isinstance(waiter, Barrier):
+                if waiter.pending:
+                    waiter.pending = False
+                    calls.append(waiter.callback)
+            elif not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        if calls:
+            asyncio.get_running_loop().call_soon(_call_all, calls, error)
+
+    def barrier(self, target: int, callback: Callable[[SyncError | None], None]) -> Barrier | None:
+        """A :class:`Barrier` calling ``callback`` when the counter reaches ``target`` (None:
+        it already has; nothing is called)."""
+        if self.count >= target:
+            return None
+        barrier = Barrier(self, target, callback)
+        if self._closed:
+            barrier.pending = False
+            asyncio.get_running_loop().call_soon(callback, self._stopped())
+            return barrier
+        barrier._bucket = bucket = self._waiters.setdefault(target, [])
+        bucket.append(barrier)
+        return barrier
 
     def waiter(self, target: int) -> asyncio.Future[None] | None:
         """A future done when the counter reaches ``target`` (None: it already has); it
         fails with :class:`SyncError` if the service stops first. Cancelling it withdraws
-        it. For callers that want a callback rather than a task per barrier: the service
-        answers a thousand barriers released by one signal without waking a thousand tasks.
+        it. What :meth:`wait` awaits; the service's connections use :meth:`barrier`.
         """
         if self.count >= target:
             return None
@@ -52,11 +118,11 @@ class State:
         waiter.add_done_callback(lambda done: self._withdraw(target, bucket, done))
         return waiter
 
-    def _withdraw(
-        self, target: int, bucket: list[asyncio.Future[None]], waiter: asyncio.Future[None]
-    ) -> None:
-        if not waiter.cancelled():
-            return  # released: its bucket is gone already
+    def _withdraw(self, target: int, bucket: list[Waiter], waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled():
+            self._remove(target, bucket, waiter)
+
+    def _remove(self, target: int, bucket: list[Waiter], waiter: Waiter) -> None:
         with contextlib.suppress(ValueError):
             bucket.remove(waiter)
         if not bucket and self._waiters.get(target) is bucket:
@@ -96,9 +162,7 @@ class State:
         self._closed = True
         buckets, self._waiters = self._waiters, {}
         for bucket in buckets.values():
-            for waiter in bucket:
-                if not waiter.done():
-                    waiter.set_exception(self._stopped())
+            self._release(bucket, self._stopped())
 
 
 class States:

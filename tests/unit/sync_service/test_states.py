@@ -111,3 +111,43 @@ async def test_waits_names_the_barriers_most_waited_on():
     waiters[2].cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
     assert states.waits(5) == []
+
+
+async def test_callback_barriers_are_released_together_on_the_next_turn():
+    state = State("s")
+    calls: list[tuple[str, SyncError | None]] = []
+    assert state.barrier(0, lambda e: calls.append(("never", e))) is None  # reached already
+    barriers = [state.barrier(2, lambda e, i=i: calls.append((f"b{i}", e))) for i in range(3)]
+    later = state.barrier(3, lambda e: calls.append(("later", e)))
+    assert state.waiting == 4 and state.targets() == [(2, 3), (3, 1)]
+    state.signal_entry()
+    state.signal_entry()  # reaches 2: the three are released, answered on the next turn
+    assert calls == [] and all(b is not None and b.done() for b in barriers)
+    await asyncio.sleep(0)
+    assert calls == [("b0", None), ("b1", None), ("b2", None)]
+    assert state.waiting == 1 and later is not None and not later.done()
+
+
+async def test_a_cancelled_callback_barrier_is_never_called_and_leaves_nothing():
+    state = State("s")
+    calls: list[SyncError | None] = []
+    barrier = state.barrier(1, calls.append)
+    other = state.barrier(1, calls.append)
+    assert barrier is not None and other is not None
+    barrier.cancel()
+    assert state.targets() == [(1, 1)]
+    other.cancel()
+    assert state.targets() == [] and state._waiters == {}
+    state.signal_entry()
+    await asyncio.sleep(0)
+    assert calls == []
+
+
+async def test_close_fails_callback_barriers_waiting_and_later():
+    state = State("s")
+    calls: list[SyncError | None] = []
+    state.barrier(5, calls.append)
+    state.close()
+    state.barrier(6, calls.append)
+    await asyncio.sleep(0)
+    assert len(calls) == 2 and all(isinstance(e, SyncError) for e in calls)
