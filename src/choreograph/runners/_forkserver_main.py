@@ -35,6 +35,7 @@ import gc
 import importlib
 import json
 import os
+import pkgutil  # noqa: F401  # what runpy.run_path imports: once here, not in every child
 import runpy
 import selectors
 import signal

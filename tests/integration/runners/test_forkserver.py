@@ -226,3 +226,31 @@ async def test_more_launches_than_the_socket_holds_wait_instead_of_polling(
         codes = await launches
     assert codes == [0] * n
     assert n <= tries <= 2 * n, tries
+
+
+async def test_a_forked_plan_starts_with_nothing_left_to_import(tmp_path: Path) -> None:
+    """Every module a child imports is private memory in every instance: what running the
+    plan's script needs (runpy imports pkgutil on each call) is imported by the server."""
+    import json
+    import subprocess
+
+    script = tmp_path / "plan.py"
+    script.write_text("import json, sys\nprint(json.dumps(sorted(sys.modules)))\n")
+    facts: list[Fact] = []
+    async with ForkServer() as server:
+        sup = Supervisor(facts.append, server)
+        code = await sup.run_instance(
+            "g/0", (sys.executable, str(script)), dict(os.environ), str(tmp_path), tmp_path / "0"
+        )
+    assert code == 0
+    in_child = set(json.loads((tmp_path / "0" / "run.out").read_text()))
+    preloaded = "import choreograph.runners._forkserver_main, choreograph.sdk, json, sys\n"
+    preloaded += "print(json.dumps(sorted(sys.modules)))"
+    in_server = set(
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", preloaded], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    )
+    assert sorted(in_child - in_server) == []
