@@ -96,7 +96,9 @@ def test_resources_are_sampled_at_the_configured_interval(choreo: Choreo, tmp_pa
     assert per_instance.size().min() >= 3  # ~0.9 s of work sampled every 0.2 s
     assert per_instance["value"].max().min() > 20  # each burns ~2/3 of a core
     rss = resources[resources["name"] == "rss_bytes"]["value"]
-    assert rss.min() > 5e6 and set(resources["unit"]) == {"%", "B"}
+    # Real figures, never a zero: a forked Python instance's own memory (what it wrote since
+    # the fork, ~5 MB) or a whole interpreter's, depending on how it is counted here.
+    assert rss.min() > 2e6 and set(resources["unit"]) == {"%", "B"}
 
     off = composition(tmp_path, "work", "{ sample_interval = 0 }", groups)
     assert choreo("run", "composition", "-f", str(off)).returncode == 0
