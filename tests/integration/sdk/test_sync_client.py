@@ -176,7 +176,7 @@ async def test_connection_loss_fails_pending_and_later_calls() -> None:
 
 async def test_unreachable_service_raises_sync_error() -> None:
     with pytest.raises(SyncError, match=r"cannot connect to the sync service at 127\.0\.0\.1:1"):
-        await SyncClient.connect("127.0.0.1", 1)
+        await SyncClient.connect("127.0.0.1", 1, timeout=2)  # retried until then, not 60 s
 
 
 def sdk_tasks() -> list[asyncio.Task[object]]:
