@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -48,10 +48,11 @@ def _reaped(times: Any) -> float:
 def run_choreo(
     argv: Sequence[str], env: dict[str, str], timeout: float
 ) -> tuple[Measured, subprocess.CompletedProcess[str]]:
-    """Run ``argv`` (a ``choreo run``) and split its CPU; output captured to files."""
-    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"vs-tg-choreo-{os.getpid()}.out"
+    """Run ``argv`` (a ``choreo run``) and split its CPU; its output (stdout and stderr,
+    to a temporary file: a pipe nobody reads while we poll could fill and stall it) is in
+    the completed process's ``stdout``."""
     started = time.perf_counter()
-    with open(out_path, "w+") as out:
+    with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(
             list(argv), env=env, stdout=out, stderr=subprocess.STDOUT, text=True
         )
@@ -74,7 +75,6 @@ def run_choreo(
         code = proc.wait()
         out.seek(0)
         text = out.read()
-    out_path.unlink(missing_ok=True)
     instances = sum(reaped for _, reaped in servers.values())
     tool = _own(final) + _reaped(final) - instances
     completed = subprocess.CompletedProcess(list(argv), code, text, "")

@@ -90,9 +90,10 @@ class ForkServer:
         if self._sock is not None:
             loop = asyncio.get_running_loop()
             loop.remove_reader(self._sock.fileno())
-            if self._writable is not None:
+            if self._writable is not None:  # a launch waits for room: it fails now
                 loop.remove_writer(self._sock.fileno())
-                self._writable.set_exception(OSError("the fork server stopped"))
+                if not self._writable.done():
+                    self._writable.set_exception(OSError("the fork server stopped"))
             self._sock.close()
             self._sock = None
         if self._process is not None:

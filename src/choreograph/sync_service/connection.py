@@ -142,7 +142,7 @@ class Connection:
         self._direct = not ws.protocol.extensions
         self._ops: dict[str, asyncio.Task[None] | Push | StateBarrier] = {}
         """Active subscriptions (pushes, or tasks when frames go through ``send()``) and
-        barriers (futures) by request id."""
+        barriers by request id."""
         self._tg: asyncio.TaskGroup | None = None
         address = ws.remote_address
         self.peer = _describe(address)
