@@ -39,6 +39,10 @@ behind the deliveries.
 
 ``is_cancel`` stops the subscription or barrier with that id and, like Testground's own
 service, sends no answer; cancelling an id that is not active is logged and ignored.
+
+One module past 400 lines on purpose: reading, dispatch and writing share one connection's
+state (its active ops by id, its bounded queue, its refusal log) on every request; the parts
+that stand alone already live beside it (frames, push cursors, states, the websocket).
 """
 
 from __future__ import annotations
