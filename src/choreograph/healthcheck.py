@@ -4,6 +4,8 @@ from host networking, each with a fix where one is safe.
 ``choreo healthcheck`` reports; ``--fix`` also removes what dead runs left behind
 (namespaces, links, switch processes, state files: see :mod:`choreograph.net.cleanup`;
 instance cgroups and whatever still runs in them: see :mod:`choreograph.runners.cgroups`;
+ksmd's pace, set by runs that merge their instances' memory, see
+:mod:`choreograph.runners.memory_merge`;
 ``local:docker`` containers and networks, found by their run label; ``cluster:k8s``
 namespaces of runs whose ``choreo`` died on this host)
 and marks runs whose owner died as ``aborted`` in their ``run.json``. Leftovers of live
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from choreograph import plugins
 from choreograph.results import liveness
-from choreograph.runners import containment
+from choreograph.runners import containment, memory_merge
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ async def run_checks(
         checks.append(await _docker_check(fix))
     checks.append(await _leftovers_check(fix))
     checks.append(_cages_check(fix))
+    checks.append(_ksm_check(fix))
     checks.append(_dead_runs_check(fix, runs_dir))
     return checks
 
@@ -68,6 +71,21 @@ def _cages_check(fix: bool) -> Check:
     if left:
         return Check(name, False, f"could not remove: {', '.join(left)}")
     return Check(name, True, f"removed {len(found)}: {listing}", fixed=True)
+
+
+def _ksm_check(fix: bool) -> Check:
+    name = "KSM pace of dead runs"
+    if not memory_merge.leftover():
+        return Check(name, True, "none")
+    if not fix:
+        return Check(
+            name,
+            False,
+            "ksmd still runs at the pace of runs that died; the host's own settings are "
+            f"saved in {memory_merge.STATE_DIR} (put back with --fix)",
+        )
+    memory_merge.restore_leftover()
+    return Check(name, True, "the host's KSM settings put back", fixed=True)
 
 
 def _dead_runs_check(fix: bool, runs_dir: Path) -> Check:

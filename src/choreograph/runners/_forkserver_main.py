@@ -1,7 +1,8 @@
 """The fork server's own process: preload a Python plan's imports once, fork per instance.
 
 Started by :mod:`choreograph.runners.forkserver` as
-``python -m choreograph.runners._forkserver_main FD MODULE…``. A fresh interpreter that
+``python -m choreograph.runners._forkserver_main FD [--merge] MODULE…`` (``--merge``: mark
+this process and every instance it forks for kernel same-page merging). A fresh interpreter that
 imports asyncio and websockets costs ~120 ms of CPU here; a fork of one that already has
 them costs ~2 ms and shares their memory. The preloaded objects are frozen out of the
 garbage collector (``gc.freeze``) before each fork: a child's collections would otherwise
@@ -46,6 +47,7 @@ import traceback
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_MEMORY_MERGE = 67
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -148,7 +150,11 @@ def _child(
 def main() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     _die_with_parent()
-    for name in sys.argv[2:]:
+    modules = sys.argv[2:]
+    if modules[:1] == ["--merge"]:  # memory_merge: see runners/memory_merge.py
+        modules = modules[1:]
+        _libc.prctl(_PR_SET_MEMORY_MERGE, 1, 0, 0, 0)  # checked by the runner beforehand
+    for name in modules:
         with contextlib.suppress(Exception):  # a failed preload only costs speed
             importlib.import_module(name)
     gc.collect()

@@ -34,7 +34,9 @@ PRELOAD = ("choreograph.sdk",)
 
 
 class ForkServer:
-    """One preloaded interpreter that forks instances on request. Use ``async with``."""
+    """One preloaded interpreter that forks instances on request. Use ``async with``.
+    ``merge``: the server and its instances are marked for kernel same-page merging
+    (:mod:`choreograph.runners.memory_merge`)."""
 
     def __init__(
         self,
@@ -42,9 +44,11 @@ class ForkServer:
         env: Mapping[str, str] | None = None,
         preload: Sequence[str] = PRELOAD,
         exec_mode: bool = False,
+        merge: bool = False,
     ) -> None:
         self._python = python
         self._exec = exec_mode
+        self._merge = merge
         self._env = dict(os.environ if env is None else env)
         self._preload = tuple(preload)
         self._sock: socket.socket | None = None
@@ -68,6 +72,7 @@ class ForkServer:
             "-m",
             "choreograph.runners._forkserver_main",
             str(theirs.fileno()),
+            *(("--merge",) if self._merge else ()),
             *self._preload,
             env=env,
             pass_fds=(theirs.fileno(),),

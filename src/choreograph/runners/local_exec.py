@@ -16,6 +16,7 @@ import sys
 
 from choreograph.errors import InputError
 from choreograph.plan.spec import Artifact
+from choreograph.runners import memory_merge
 from choreograph.runners.base import RunContext
 from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
@@ -30,7 +31,8 @@ LAUNCHERS = ("fork", "exec")
 
 class LocalExecRunner:
     id = "local:exec"
-    config_keys = ("launcher", "sample_interval")  # sample_interval: runners/resources.py
+    # sample_interval: runners/resources.py; memory_merge: runners/memory_merge.py
+    config_keys = ("launcher", "sample_interval", "memory_merge")
 
     def problems(self) -> list[str]:
         return []
@@ -49,44 +51,65 @@ class LocalExecRunner:
         sampler = ResourceSampler(
             ctx.run_id, sample_interval(ctx.spec.run_config), ctx.instance_dir
         )
-        with RunContainment(ctx.run_id) as containment:
-            supervisor = Supervisor(ctx.report, containment=containment)
-            async with contextlib.AsyncExitStack() as stack:
-                launchers: dict[tuple[object, ...], Launcher] = {}
+        forked = sum(
+            g.instances for g in ctx.spec.groups if mode == "fork" and _forked(ctx.artifacts[g.id])
+        )
+        merge = memory_merge.decide(ctx.spec.run_config, '[runners."local:exec"]', forked)
+        async with (
+            memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            containment = stack.enter_context(RunContainment(ctx.run_id))
+            admit = merging.admit if merging is not None else None
+            supervisor = Supervisor(ctx.report, containment=containment, admit=admit)
+            launches = await _launches(ctx, mode, merge, stack)
+            sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
+            try:
+                await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
+            finally:
+                sampling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
 
-                async def launcher_for(artifact: Artifact) -> Launcher | None:
-                    if mode != "fork":
-                        return None
-                    if artifact.launcher != "python-fork" or artifact.sync_alias:
-                        key: tuple[object, ...] = ("exec",)
-                        server = ForkServer(sys.executable, preload=(), exec_mode=True)
-                    else:
-                        key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
-                        server = ForkServer(artifact.argv[0], env=_base_env(artifact))
-                    if key not in launchers:
-                        launchers[key] = await stack.enter_async_context(server)
-                    return launchers[key]
 
-                launches = []
-                for slot in instance_slots(ctx.spec):
-                    artifact = ctx.artifacts[slot.group]
-                    launches.append(
-                        Launch(
-                            slot.key,
-                            _argv(ctx, artifact),
-                            instance_env(ctx, slot),
-                            artifact.cwd or str(ctx.temp_dir(slot.key)),
-                            ctx.instance_dir(slot.key),
-                            await launcher_for(artifact),
-                        )
-                    )
-                sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
-                try:
-                    await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
-                finally:
-                    sampling.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sampling
+async def _launches(
+    ctx: RunContext, mode: str, merge: bool, stack: contextlib.AsyncExitStack
+) -> list[Launch]:
+    """Every instance's launch; the fork servers they need are started in ``stack``."""
+    launchers: dict[tuple[object, ...], Launcher] = {}
+
+    async def launcher_for(artifact: Artifact) -> Launcher | None:
+        if mode != "fork":
+            return None
+        if not _forked(artifact):
+            key: tuple[object, ...] = ("exec",)
+            server = ForkServer(sys.executable, preload=(), exec_mode=True)
+        else:
+            key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
+            server = ForkServer(artifact.argv[0], env=_base_env(artifact), merge=merge)
+        if key not in launchers:
+            launchers[key] = await stack.enter_async_context(server)
+        return launchers[key]
+
+    launches = []
+    for slot in instance_slots(ctx.spec):
+        artifact = ctx.artifacts[slot.group]
+        launches.append(
+            Launch(
+                slot.key,
+                _argv(ctx, artifact),
+                instance_env(ctx, slot),
+                artifact.cwd or str(ctx.temp_dir(slot.key)),
+                ctx.instance_dir(slot.key),
+                await launcher_for(artifact),
+            )
+        )
+    return launches
+
+
+def _forked(artifact: Artifact) -> bool:
+    """Whether the fork launcher forks this artifact's instances from a preloaded Python."""
+    return artifact.launcher == "python-fork" and not artifact.sync_alias
 
 
 def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from choreograph.net.rootless import RootlessNetwork, rootless_problems
 from choreograph.net.shaping.base import load_backend
 from choreograph.net.sidecar import Sidecar
 from choreograph.plan.spec import Artifact, RunSpec
+from choreograph.runners import memory_merge
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
@@ -50,7 +51,7 @@ from choreograph.runners.resources import ResourceSampler, sample_interval
 from choreograph.runners.supervise import Launch, Supervisor
 from choreograph.runners.sync_alias import wrapped_argv
 
-CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher", "sample_interval")
+CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher", "sample_interval", "memory_merge")
 _CAP_NET_ADMIN, _CAP_SYS_ADMIN = 12, 21
 
 
@@ -122,54 +123,64 @@ class LocalNetnsRunner:
             lambda index, message: tell_instance(ctx, slots[index].key, message),
         )
         sampler = ResourceSampler(ctx.run_id, config["sample_interval"], ctx.instance_dir)
-        with RunContainment(ctx.run_id) as containment:
-            supervisor = Supervisor(ctx.report, containment=containment)
-            async with contextlib.AsyncExitStack() as stack:
-                servers: dict[tuple[object, ...], Launcher] = {}
-                launches = []
-                for slot, host in zip(slots, plan.instances, strict=True):
-                    artifact = ctx.artifacts[slot.group]
-                    env = instance_env(
-                        inner,
-                        slot,
-                        subnet=str(plan.data_subnet),
-                        sidecar=True,
-                        hostname=host.hostname,
-                    )
-                    env.update(enter, CHOREO_NETNS=host.netns)
-                    argv, launcher = await _launch_plan(
-                        config["launcher"], artifact, env, stack, servers
-                    )
-                    if artifact.sync_alias:
-                        # The SDK dials a fixed name: resolve it to the gateway.
-                        if rootless:
-                            raise RunnerError(
-                                "plans with a sync_alias (Testground's Rust SDK) need "
-                                "local:netns as root"
-                            )
-                        argv = wrapped_argv(
-                            artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
+        forked = sum(
+            g.instances
+            for g in spec.groups
+            if config["launcher"] == "fork" and _forked(ctx.artifacts[g.id])
+        )
+        merge = memory_merge.decide(ctx.spec.run_config, '[runners."local:netns"]', forked)
+        async with (
+            memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            containment = stack.enter_context(RunContainment(ctx.run_id))
+            admit = merging.admit if merging is not None else None
+            supervisor = Supervisor(ctx.report, containment=containment, admit=admit)
+            servers: dict[tuple[object, ...], Launcher] = {}
+            launches = []
+            for slot, host in zip(slots, plan.instances, strict=True):
+                artifact = ctx.artifacts[slot.group]
+                env = instance_env(
+                    inner,
+                    slot,
+                    subnet=str(plan.data_subnet),
+                    sidecar=True,
+                    hostname=host.hostname,
+                )
+                env.update(enter, CHOREO_NETNS=host.netns)
+                argv, launcher = await _launch_plan(
+                    config["launcher"], artifact, env, stack, servers, merge
+                )
+                if artifact.sync_alias:
+                    # The SDK dials a fixed name: resolve it to the gateway.
+                    if rootless:
+                        raise RunnerError(
+                            "plans with a sync_alias (Testground's Rust SDK) need "
+                            "local:netns as root"
                         )
-                        launcher = netns_exec_launcher(env)
-                    launches.append(
-                        Launch(
-                            slot.key,
-                            argv,
-                            env,
-                            artifact.cwd or str(ctx.temp_dir(slot.key)),
-                            ctx.instance_dir(slot.key),
-                            launcher,
-                        )
+                    argv = wrapped_argv(
+                        artifact.argv, artifact.sync_alias, ctx.run_dir, str(plan.gateway)
                     )
-                side = asyncio.create_task(sidecar.serve())
-                sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
-                try:
-                    await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
-                finally:
-                    for task in (side, sampling):
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                    launcher = netns_exec_launcher(env)
+                launches.append(
+                    Launch(
+                        slot.key,
+                        argv,
+                        env,
+                        artifact.cwd or str(ctx.temp_dir(slot.key)),
+                        ctx.instance_dir(slot.key),
+                        launcher,
+                    )
+                )
+            side = asyncio.create_task(sidecar.serve())
+            sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
+            try:
+                await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)
+            finally:
+                for task in (side, sampling):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
 
 def gateway_placement(spec: RunSpec, plan: AddressPlan) -> Placement:
@@ -210,16 +221,23 @@ async def _launch_plan(
     env: Mapping[str, str],
     stack: contextlib.AsyncExitStack,
     servers: dict[tuple[object, ...], Launcher],
+    merge: bool = False,
 ) -> tuple[tuple[str, ...], Launcher]:
     """The argv and launcher of one instance: a fork of a preloaded interpreter running
     the namespace entry script, or a plain exec that enters the namespaces first."""
-    if mode == "fork" and artifact.launcher == "python-fork":
+    if mode == "fork" and _forked(artifact):
         key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
         if key not in servers:
-            server = ForkServer(artifact.argv[0], env={**os.environ, **artifact.env})
+            env = {**os.environ, **artifact.env}
+            server = ForkServer(artifact.argv[0], env=env, merge=merge)
             servers[key] = await stack.enter_async_context(server)
         return (artifact.argv[0], _enter.__file__, *artifact.argv[1:]), servers[key]
     return artifact.argv, netns_exec_launcher(env)
+
+
+def _forked(artifact: Artifact) -> bool:
+    """Whether the fork launcher forks this artifact's instances from a preloaded Python."""
+    return artifact.launcher == "python-fork" and not artifact.sync_alias
 
 
 def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:

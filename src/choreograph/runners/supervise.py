@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +65,13 @@ class Supervisor:
         report: Callable[[Fact], None],
         launcher: Launcher | None = None,
         containment: RunContainment | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``admit``: awaited before each launch; it returns when the instance may start
+        (memory merging holds launches while memory is short)."""
         self._report = report
+        self._admit = admit
+        self._stopping = False
         self._launcher: Launcher = launcher or ExecLauncher()
         self._containment = containment
         self._pids: dict[str, int] = {}
@@ -121,6 +126,7 @@ class Supervisor:
 
     async def _stop_when(self, stop: asyncio.Event, grace_s: float) -> None:
         await stop.wait()
+        self._stopping = True
         await self.stop_all(grace_s)
 
     async def run_instance(
@@ -135,6 +141,11 @@ class Supervisor:
         """Start one instance and return its exit code once it and everything it started
         are gone."""
         os.makedirs(out_dir, exist_ok=True)
+        if self._admit is not None:
+            await self._admit()
+            if self._stopping:  # the run stopped while this one waited to start
+                self._report(InstanceExited(key, -signal.SIGKILL, "", time.time()))
+                return -signal.SIGKILL
         cage = self._containment.cage(key) if self._containment is not None else None
         if cage is not None:
             env = {**env, **self._containment.env(cage)}  # type: ignore[union-attr]

@@ -76,3 +76,42 @@ async def test_missing_executable_is_a_runner_error(tmp_path: Path) -> None:
         assert "g/0" in str(exc) and "/nonexistent/bin" in str(exc)
     else:
         raise AssertionError("expected RunnerError")
+
+
+async def test_launches_wait_to_be_admitted_and_a_stop_cancels_the_waiting(
+    tmp_path: Path,
+) -> None:
+    """The memory gate: an instance starts only once admitted; one still waiting when the
+    run stops never starts, and ends as killed."""
+    from choreograph.runners.supervise import Launch
+
+    gate = asyncio.Event()
+    asked: list[float] = []
+
+    async def admit() -> None:
+        asked.append(time.monotonic())
+        if len(asked) > 1:
+            await gate.wait()
+
+    facts: list[Fact] = []
+    sup = Supervisor(facts.append, admit=admit)
+    argv = (sys.executable, "-c", "import time; time.sleep(30)")
+    launches = [
+        Launch(f"g/{i}", argv, dict(os.environ), str(tmp_path), tmp_path / str(i)) for i in range(3)
+    ]
+    stop = asyncio.Event()
+    running = asyncio.create_task(sup.run_all(launches, stop, grace_s=1))
+    deadline = time.monotonic() + 10
+    while not any(isinstance(f, InstanceStarted) for f in facts):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert len(asked) == 3
+    assert [f.key for f in facts if isinstance(f, InstanceStarted)] == ["g/0"]
+    stop.set()
+    await asyncio.sleep(0.1)
+    gate.set()  # memory again: the waiting ones see that the run stopped
+    await asyncio.wait_for(running, 10)
+    assert [f.key for f in facts if isinstance(f, InstanceStarted)] == ["g/0"]
+    exits = {f.key: f.returncode for f in facts if isinstance(f, InstanceExited)}
+    assert exits == {"g/0": -15, "g/1": -9, "g/2": -9}

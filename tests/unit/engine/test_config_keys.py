@@ -84,7 +84,9 @@ def test_every_unknown_key_is_reported_where_it_was_written(tmp_path: Path) -> N
     with pytest.raises(PlanError) as err:
         check_config_keys(spec)
     reads_python = "builder exec:python does not read {!r}; it reads: entry, installer"
-    reads_local = "runner local:exec does not read {!r}; it reads: launcher, sample_interval"
+    reads_local = (
+        "runner local:exec does not read {!r}; it reads: launcher, sample_interval, memory_merge"
+    )
     assert {(i.source, i.line, i.field, i.problem) for i in err.value.issues} == {
         (
             str(comp),
