@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from choreograph.errors import InputError, RunnerError
@@ -106,9 +107,7 @@ class ForkServer:
                 self._process.kill()
             await self._process.wait()
             self._process = None
-        for future in (*self._requests.values(), *self._exits.values()):
-            if not future.done():
-                future.set_exception(RunnerError("the fork server stopped"))
+        _fail_all((*self._requests.values(), *self._exits.values()), "the fork server stopped")
 
     def _on_message(self) -> None:
         assert self._sock is not None
@@ -125,15 +124,13 @@ class ForkServer:
     def _server_gone(self) -> None:
         assert self._sock is not None
         asyncio.get_running_loop().remove_reader(self._sock.fileno())
-        error = RunnerError("the fork server exited unexpectedly")
+        error = "the fork server exited unexpectedly"
         if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(error)
-        for future in (*self._requests.values(), *self._exits.values()):
-            if not future.done():
-                future.set_exception(error)
+            self._ready.set_exception(RunnerError(error))
+        _fail_all((*self._requests.values(), *self._exits.values()), error)
 
     async def _send(self, data: bytes, fds: list[int]) -> None:
-        """One request, with its descriptors, to the server.
+        """One request, with its descriptors, to the server (the caller holds the send lock).
 
         The socket's buffer holds 278 requests here (its 208 KiB send buffer, each with its
         three descriptors): past that, while the server forks, a full socket is waited on
@@ -141,15 +138,15 @@ class ForkServer:
         Each launch polling it every millisecond instead took 18 % of the engine thread's
         samples in 1,000 Go launches (py-spy; 45,000 tries in a 0.3 s stall of 400), CPU
         the server needed to fork."""
-        async with self._send_lock:
-            while True:
-                if self._sock is None:
-                    raise OSError("the fork server stopped")
-                try:
-                    socket.send_fds(self._sock, [data], fds)
-                    return
-                except BlockingIOError:
-                    await self._until_writable(self._sock)
+        assert self._send_lock.locked()
+        while True:
+            if self._sock is None:
+                raise OSError("the fork server stopped")
+            try:
+                socket.send_fds(self._sock, [data], fds)
+                return
+            except BlockingIOError:
+                await self._until_writable(self._sock)
 
     async def _until_writable(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -179,8 +176,14 @@ class ForkServer:
             elif not future.done():
                 future.set_result(code)
         else:
-            request = self._requests.pop(message["id"])
-            if "error" in message:
+            request = self._requests.pop(message["id"], None)
+            if request is None or request.done():
+                # Its launch was cancelled (the run stopped) while the server forked: no
+                # one will run this instance, so it must not run at all.
+                if "pid" in message:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(message["pid"]), signal.SIGKILL)
+            elif "error" in message:
                 request.set_exception(RunnerError(message["error"]))
             else:
                 request.set_result(int(message["pid"]))
@@ -220,23 +223,33 @@ class ForkServer:
         ).encode()
         # The request rides in a memfd: a datagram is capped near 200 KiB (EMSGSIZE), and a
         # test param may be larger than that.
-        body = os.memfd_create("choreograph-request", os.MFD_CLOEXEC)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        # Its descriptors are made under the send lock: made first, 5,000 launches waiting
+        # for their turn held five each and ran a run out of descriptors (EMFILE).
+        fds: list[int] = []
         try:
-            write_all(body, payload)
-            await self._send(json.dumps({"id": rid}).encode(), [out_w, err_w, body])
+            async with self._send_lock:
+                fds.append(os.memfd_create("choreograph-request", os.MFD_CLOEXEC))
+                fds.extend(os.pipe())
+                fds.extend(os.pipe())
+                body, out_r, out_w, err_r, err_w = fds
+                write_all(body, payload)
+                await self._send(json.dumps({"id": rid}).encode(), [out_w, err_w, body])
         except OSError as exc:
             self._requests.pop(rid, None)
-            close_quietly((out_r, err_r))
+            close_quietly(fds)
             raise RunnerError(f"cannot start instance {key}: fork server: {exc}") from exc
-        finally:
-            close_quietly((out_w, err_w, body))
+        except BaseException:
+            self._requests.pop(rid, None)
+            close_quietly(fds)
+            raise
+        close_quietly((out_w, err_w, body))
         try:
             pid = await request
-        except RunnerError as exc:
+        except BaseException as exc:
             close_quietly((out_r, err_r))
-            raise RunnerError(f"cannot start instance {key}: {exc}") from exc
+            if isinstance(exc, RunnerError):
+                raise RunnerError(f"cannot start instance {key}: {exc}") from exc
+            raise
         exit_code: asyncio.Future[int] = loop.create_future()
         if pid in self._early_exits:
             exit_code.set_result(self._early_exits.pop(pid))
@@ -244,3 +257,13 @@ class ForkServer:
             self._exits[pid] = exit_code
         stdout, stderr, transports = await output_readers(out_r, err_r)
         return Process(pid, stdout, stderr, exit_code, transports)
+
+
+def _fail_all(futures: Iterable[asyncio.Future[int]], error: str) -> None:
+    """Fail every pending future with ``error``, marked as retrieved: a launch cancelled
+    with its run never awaits its own, and 5,000 of them logged "exception was never
+    retrieved" 5,000 times."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(RunnerError(error))
+            future.exception()

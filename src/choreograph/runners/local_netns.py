@@ -40,7 +40,7 @@ from choreograph.net.rootless import RootlessNetwork, rootless_problems
 from choreograph.net.shaping.base import load_backend
 from choreograph.net.sidecar import Sidecar
 from choreograph.plan.spec import Artifact, RunSpec
-from choreograph.runners import memory_merge
+from choreograph.runners import descriptors, memory_merge
 from choreograph.runners.base import Placement, RunContext
 from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
@@ -122,20 +122,26 @@ class LocalNetnsRunner:
             (ctx.run_id, spec.plan, spec.case),
             lambda index, message: tell_instance(ctx, slots[index].key, message),
         )
-        sampler = ResourceSampler(ctx.run_id, config["sample_interval"], ctx.instance_dir)
+        where = '[runners."local:netns"]'
+        budget = descriptors.plan_budget(len(slots), where)
+        sampler = ResourceSampler(
+            ctx.run_id, config["sample_interval"], ctx.instance_dir, fd_budget=budget
+        )
         forked = sum(
             g.instances
             for g in spec.groups
             if config["launcher"] == "fork" and _forked(ctx.artifacts[g.id])
         )
-        merge = memory_merge.decide(ctx.spec.run_config, '[runners."local:netns"]', forked)
+        merge = memory_merge.decide(ctx.spec.run_config, where, forked)
         async with (
             memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
             contextlib.AsyncExitStack() as stack,
         ):
             containment = stack.enter_context(RunContainment(ctx.run_id))
-            admit = merging.admit if merging is not None else None
-            supervisor = Supervisor(ctx.report, containment=containment, admit=admit)
+            admit = merging.admitted if merging is not None else None
+            supervisor = Supervisor(
+                ctx.report, containment=containment, admit=admit, fd_budget=budget
+            )
             servers: dict[tuple[object, ...], Launcher] = {}
             launches = []
             for slot, host in zip(slots, plan.instances, strict=True):

@@ -69,6 +69,10 @@ SETTLE_SCANS = 3
 was seen unchanged on two scans, and the scan under way at a launch may be past the new
 instance's memory already."""
 
+WINDOW = 32
+"""Launches under way at once while merging: enough to keep a fork server busy, few enough
+that a closed gate stops the growth within ~32 instances (~220 MB unmerged)."""
+
 _PR_SET_MEMORY_MERGE = 67
 _PR_GET_MEMORY_MERGE = 68
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -229,7 +233,7 @@ class Merging:
     available: ksmd goes fast until it has made :data:`SETTLE_SCANS` full scans since the
     last launch, and after that while it merged at least :data:`FAST_GAIN` pages a second or
     memory is short; slow otherwise. Memory is short below ``floor`` (default: 15 % of the
-    host's memory, at least 1 GiB); launches wait then (:meth:`admit`), as long as ksmd
+    host's memory, at least 1 GiB); launches wait then (:meth:`admitted`), as long as ksmd
     still frees memory, and the runner says so once per wait.
     """
 
@@ -251,15 +255,23 @@ class Merging:
         self._tick = tick
         self._open = asyncio.Event()
         self._open.set()
+        self._window = asyncio.Semaphore(WINDOW)
         self._launched = False
         self.merged_bytes = 0
         self.waits = 0
 
-    async def admit(self) -> None:
-        """Return when an instance may start: at once unless memory is short."""
-        if not self._open.is_set():
-            await self._open.wait()
-        self._launched = True
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Around one launch, until its instance has started: entered at once unless memory
+        is short, and by at most :data:`WINDOW` launches at a time. Without the window every
+        launch of a large run passed the gate at its first instant and queued at the fork
+        server, and 5,000 instances of ``examples/sync`` ran the host out of memory behind
+        a closed gate."""
+        async with self._window:
+            if not self._open.is_set():
+                await self._open.wait()
+            self._launched = True
+            yield
 
     def _sharing(self) -> int:
         return int((self._ksm / "pages_sharing").read_text())

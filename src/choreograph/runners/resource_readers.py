@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from typing import NamedTuple
 
 from choreograph.runners.cgroup_stats import cpu_seconds_in, memory_bytes_in
@@ -164,7 +165,9 @@ class FdBudget:
     itself holds ~5 per instance (811 open with 100 instances, 300 of them the sampler's),
     so at this host's limit of 20,000 a third leaves it room for ~2,600 instances, and the
     sampler keeps everything open up to ~2,200. Past the budget files are opened per use:
-    slower, never a run failing for want of descriptors."""
+    slower, never a run failing for want of descriptors. A local run gives the sampler and
+    its instances' output files one budget planned from its size
+    (:func:`choreograph.runners.descriptors.plan_budget`)."""
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is None:
@@ -172,15 +175,18 @@ class FdBudget:
             limit = 1 << 20 if soft == resource.RLIM_INFINITY else soft // 3
         self.limit = limit
         self.held = 0
+        self._lock = threading.Lock()  # the sampler's thread and the runner's loop share it
 
     def take(self, n: int) -> bool:
-        if self.held + n > self.limit:
-            return False
-        self.held += n
-        return True
+        with self._lock:
+            if self.held + n > self.limit:
+                return False
+            self.held += n
+            return True
 
     def give(self, n: int) -> None:
-        self.held -= n
+        with self._lock:
+            self.held -= n
 
 
 class CellCounters:

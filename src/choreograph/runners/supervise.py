@@ -18,7 +18,8 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, Instance
 from choreograph.runners.cgroups import Cell
 from choreograph.runners.containment import Cage, RunContainment
 from choreograph.runners.launch import APPEND, ExecLauncher, Launcher, write_all
+from choreograph.runners.resource_readers import FdBudget
 from choreograph.wire.events import parse_line
 
 _STDERR_TAIL_LINES = 20
@@ -65,10 +67,15 @@ class Supervisor:
         report: Callable[[Fact], None],
         launcher: Launcher | None = None,
         containment: RunContainment | None = None,
-        admit: Callable[[], Awaitable[None]] | None = None,
+        admit: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        fd_budget: FdBudget | None = None,
     ) -> None:
-        """``admit``: awaited before each launch; it returns when the instance may start
-        (memory merging holds launches while memory is short)."""
+        """``admit``: entered around each launch, up to the instance's start; entered when
+        the instance may start (memory merging holds launches while memory is short, and
+        bounds how many are under way, see :meth:`Merging.admitted
+        <choreograph.runners.memory_merge.Merging.admitted>`). ``fd_budget``: how many
+        output files may stay open (past it, each write opens its file); unbounded if None."""
+        self._budget = fd_budget
         self._report = report
         self._admit = admit
         self._stopping = False
@@ -141,22 +148,23 @@ class Supervisor:
         """Start one instance and return its exit code once it and everything it started
         are gone."""
         os.makedirs(out_dir, exist_ok=True)
-        if self._admit is not None:
-            await self._admit()
-            if self._stopping:  # the run stopped while this one waited to start
+        admission = self._admit() if self._admit is not None else contextlib.nullcontext()
+        async with admission:
+            if self._admit is not None and self._stopping:
+                # The run stopped while this one waited to start: it never does.
                 self._report(InstanceExited(key, -signal.SIGKILL, "", time.time()))
                 return -signal.SIGKILL
-        cage = self._containment.cage(key) if self._containment is not None else None
-        if cage is not None:
-            env = {**env, **self._containment.env(cage)}  # type: ignore[union-attr]
-        try:
-            proc = await (launcher or self._launcher).spawn(
-                key, argv, env, cwd, cage.join_files if cage is not None else ()
-            )
-        except BaseException:
+            cage = self._containment.cage(key) if self._containment is not None else None
             if cage is not None:
-                cage.release()
-            raise
+                env = {**env, **self._containment.env(cage)}  # type: ignore[union-attr]
+            try:
+                proc = await (launcher or self._launcher).spawn(
+                    key, argv, env, cwd, cage.join_files if cage is not None else ()
+                )
+            except BaseException:
+                if cage is not None:
+                    cage.release()
+                raise
         self._pids[key] = proc.pid
         if cage is not None:
             cage.pgid = proc.pid
@@ -167,12 +175,18 @@ class Supervisor:
         try:
             tees = [
                 asyncio.create_task(
-                    _tee(proc.stdout, out_dir / "run.out", lambda line, _: self._parse(key, line))
+                    _tee(
+                        proc.stdout,
+                        out_dir / "run.out",
+                        self._budget,
+                        lambda line, _: self._parse(key, line),
+                    )
                 ),
                 asyncio.create_task(
                     _tee(
                         proc.stderr,
                         out_dir / "run.err",
+                        self._budget,
                         lambda line, complete: tail.append(
                             line.decode("utf-8", "replace") + ("\n" if complete else "")
                         ),
@@ -247,7 +261,10 @@ class Supervisor:
 
 
 async def _tee(
-    stream: asyncio.StreamReader, path: Path, on_line: Callable[[bytes, bool], None]
+    stream: asyncio.StreamReader,
+    path: Path,
+    budget: FdBudget | None,
+    on_line: Callable[[bytes, bool], None],
 ) -> None:
     """Append ``stream`` to ``path`` as it arrives (unbuffered: nothing lost on a crash) and
     hand each line to ``on_line`` (``complete`` is False only for a last unterminated one).
@@ -255,12 +272,13 @@ async def _tee(
     A raw file descriptor rather than ``Path.open``: two files per instance, and measured
     here, making the folder and opening, writing and closing one file costs 266 µs through
     pathlib and a buffered file, 56 µs through ``os``; at 2,000 instances that is a second
-    of the event loop's time the launch of the others waits for."""
+    of the event loop's time the launch of the others waits for. Kept open while
+    ``budget`` allows (see :class:`_Sink`)."""
     pending = b""
-    fd = os.open(path, APPEND, 0o644)
+    sink = _Sink(path, budget)
     try:
         while chunk := await stream.read(_CHUNK):
-            write_all(fd, chunk)
+            sink.write(chunk)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
@@ -268,4 +286,37 @@ async def _tee(
         if pending:
             on_line(pending, False)
     finally:
-        os.close(fd)
+        sink.close()
+
+
+class _Sink:
+    """An output file, created at once and appended to: kept open while ``budget`` allows,
+    else opened for each write (a run whose instances' pipes and connections take most
+    of the descriptor limit, see :mod:`choreograph.runners.descriptors`)."""
+
+    def __init__(self, path: Path, budget: FdBudget | None) -> None:
+        self._path = path
+        self._budget = budget
+        fd = os.open(path, APPEND, 0o644)
+        if budget is None or budget.take(1):
+            self._fd: int | None = fd
+        else:
+            os.close(fd)
+            self._fd = None
+
+    def write(self, chunk: bytes) -> None:
+        if self._fd is not None:
+            write_all(self._fd, chunk)
+            return
+        fd = os.open(self._path, APPEND, 0o644)
+        try:
+            write_all(fd, chunk)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            if self._budget is not None:
+                self._budget.give(1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from choreograph.plan.facts import Fact, InstanceEvent, InstanceExited, InstanceStarted
@@ -88,10 +90,12 @@ async def test_launches_wait_to_be_admitted_and_a_stop_cancels_the_waiting(
     gate = asyncio.Event()
     asked: list[float] = []
 
-    async def admit() -> None:
+    @contextlib.asynccontextmanager
+    async def admit() -> AsyncIterator[None]:
         asked.append(time.monotonic())
         if len(asked) > 1:
             await gate.wait()
+        yield
 
     facts: list[Fact] = []
     sup = Supervisor(facts.append, admit=admit)
@@ -115,3 +119,26 @@ async def test_launches_wait_to_be_admitted_and_a_stop_cancels_the_waiting(
     assert [f.key for f in facts if isinstance(f, InstanceStarted)] == ["g/0"]
     exits = {f.key: f.returncode for f in facts if isinstance(f, InstanceExited)}
     assert exits == {"g/0": -15, "g/1": -9, "g/2": -9}
+
+
+async def test_output_files_past_the_budget_are_opened_per_write(tmp_path: Path) -> None:
+    """Nothing is lost when the run may not keep an instance's output files open."""
+    from choreograph.runners.resource_readers import FdBudget
+
+    budget = FdBudget(1)  # room for one of the two files
+    facts: list[Fact] = []
+    sup = Supervisor(facts.append, fd_budget=budget)
+    code = await sup.run_instance(
+        "g/0", (sys.executable, "-c", EMIT), dict(os.environ), str(tmp_path), tmp_path / "out"
+    )
+    assert code == 0
+    assert budget.held == 0  # given back
+    assert (tmp_path / "out" / "run.out").read_text().startswith("plain output\n")
+    assert (tmp_path / "out" / "run.err").read_text() == "warn 1\nwarn 2\n"
+    events = [f.event.kind for f in facts if isinstance(f, InstanceEvent)]
+    assert events == ["message", "success"]
+    silent = await Supervisor(facts.append, fd_budget=FdBudget(0)).run_instance(
+        "g/1", (sys.executable, "-c", "pass"), dict(os.environ), str(tmp_path), tmp_path / "1"
+    )
+    assert silent == 0
+    assert (tmp_path / "1" / "run.out").read_text() == ""  # created even when nothing came

@@ -160,6 +160,11 @@ async def until(condition: object, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
+async def enter(merging: Merging) -> None:
+    async with merging.admitted():
+        pass
+
+
 async def test_ksmd_is_fast_after_launches_until_it_has_scanned_them(tmp_path: Path) -> None:
     ksm, state = FakeKsm(tmp_path), tmp_path / "state"
     write_meminfo(tmp_path / "meminfo", 24 * GIB, 20 * GIB)
@@ -172,7 +177,8 @@ async def test_ksmd_is_fast_after_launches_until_it_has_scanned_them(tmp_path: P
             assert ksm.settings()["pages_to_scan"] == FAST["pages_to_scan"]
             ksm.set(full_scans=SETTLE_SCANS)
             await until(lambda: ksm.get("pages_to_scan") == SLOW["pages_to_scan"])
-            await merging.admit()  # an instance starts: its memory is new to ksmd
+            async with merging.admitted():  # an instance starts: its memory is new to ksmd
+                pass
             await until(lambda: ksm.get("pages_to_scan") == FAST["pages_to_scan"])
             ksm.set(full_scans=2 * SETTLE_SCANS - 1)
             await asyncio.sleep(0.05)
@@ -198,7 +204,7 @@ async def test_launches_wait_while_memory_is_short_and_ksmd_frees_some(tmp_path:
         task = asyncio.create_task(merging.run())
         try:
             await until(lambda: merging.waits == 1)
-            waiting = asyncio.create_task(merging.admit())
+            waiting = asyncio.create_task(enter(merging))
             await asyncio.sleep(0.05)
             assert not waiting.done()
             ksm.set(pages_sharing=2**18)  # 1 GiB merged
@@ -222,6 +228,30 @@ async def test_launches_go_on_when_merging_frees_nothing_more(tmp_path: Path) ->
         try:
             await until(lambda: merging.waits == 1)
             ksm.set(full_scans=SETTLE_SCANS)  # scanned everything, merged nothing
-            await asyncio.wait_for(merging.admit(), 5)
+            await asyncio.wait_for(enter(merging), 5)
         finally:
             task.cancel()
+
+
+async def test_at_most_a_window_of_launches_is_under_way(tmp_path: Path) -> None:
+    ksm, state = FakeKsm(tmp_path), tmp_path / "state"
+    write_meminfo(tmp_path / "meminfo", 24 * GIB, 20 * GIB)
+    with KsmLease("r", ksm.dir, state) as lease:
+        merging = Merging(lease, lambda fact: None, ksm.dir, tmp_path / "meminfo")
+        inside = 0
+        most = 0
+        release = asyncio.Event()
+
+        async def launch() -> None:
+            nonlocal inside, most
+            async with merging.admitted():
+                inside += 1
+                most = max(most, inside)
+                await release.wait()
+                inside -= 1
+
+        launches = [asyncio.create_task(launch()) for _ in range(3 * memory_merge.WINDOW)]
+        await asyncio.sleep(0.05)
+        assert most == memory_merge.WINDOW
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*launches), 5)
