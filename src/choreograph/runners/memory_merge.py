@@ -69,6 +69,8 @@ SETTLE_SCANS = 3
 was seen unchanged on two scans, and the scan under way at a launch may be past the new
 instance's memory already."""
 
+NOTE_EVERY = 10.0
+"""Seconds between two "waiting for memory" notes of one run."""
 WINDOW = 32
 """Launches under way at once while merging: enough to keep a fork server busy, few enough
 that a closed gate stops the growth within ~32 instances (~220 MB unmerged)."""
@@ -257,6 +259,7 @@ class Merging:
         self._open.set()
         self._window = asyncio.Semaphore(WINDOW)
         self._launched = False
+        self._noted = -NOTE_EVERY
         self.merged_bytes = 0
         self.waits = 0
 
@@ -304,6 +307,9 @@ class Merging:
         if hold and self._open.is_set():
             self._open.clear()
             self.waits += 1
+            if time.monotonic() - self._noted < NOTE_EVERY:
+                return  # the gate opens and closes at ksmd's pace: say so now and then
+            self._noted = time.monotonic()
             self._report(
                 RunnerNote(
                     f"waiting for memory: {available / 2**30:.1f} GiB available, under "

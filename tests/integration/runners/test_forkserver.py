@@ -260,3 +260,20 @@ async def test_a_forked_plan_starts_with_nothing_left_to_import(tmp_path: Path) 
         )
     )
     assert sorted(in_child - in_server) == []
+
+
+async def test_instances_are_the_oom_killers_choice_before_choreo(tmp_path: Path) -> None:
+    facts: list[Fact] = []
+    script = tmp_path / "score.py"
+    script.write_text("print(open('/proc/self/oom_score_adj').read().strip())\n")
+    mine = Path("/proc/self/oom_score_adj").read_text().strip()
+    for server in (ForkServer(preload=()), ForkServer(preload=(), exec_mode=True)):
+        async with server:
+            sup = Supervisor(facts.append, server)
+            out = tmp_path / str(id(server))
+            code = await sup.run_instance(
+                "g/0", (sys.executable, str(script)), dict(os.environ), str(tmp_path), out
+            )
+        assert code == 0
+        assert (out / "run.out").read_text() == "500\n"
+    assert Path("/proc/self/oom_score_adj").read_text().strip() == mine  # ours unchanged
