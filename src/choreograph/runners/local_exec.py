@@ -16,14 +16,13 @@ import sys
 
 from choreograph.errors import InputError
 from choreograph.plan.spec import Artifact
-from choreograph.runners import descriptors, memory_merge
 from choreograph.runners.base import RunContext
-from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
-from choreograph.runners.resources import ResourceSampler, sample_interval
-from choreograph.runners.supervise import Launch, Supervisor
+from choreograph.runners.local_supervision import local_supervision
+from choreograph.runners.resources import sample_interval
+from choreograph.runners.supervise import Launch
 from choreograph.runners.sync_alias import private_loopback, wrapped_argv
 
 LAUNCHERS = ("fork", "exec")
@@ -48,25 +47,13 @@ class LocalExecRunner:
             raise InputError(
                 f'[runners."local:exec"] launcher = {mode!r}: expected one of {LAUNCHERS}'
             )
-        where = '[runners."local:exec"]'
-        budget = descriptors.plan_budget(sum(g.instances for g in ctx.spec.groups), where)
-        sampler = ResourceSampler(
-            ctx.run_id, sample_interval(ctx.spec.run_config), ctx.instance_dir, fd_budget=budget
-        )
         forked = sum(
             g.instances for g in ctx.spec.groups if mode == "fork" and _forked(ctx.artifacts[g.id])
         )
-        merge = memory_merge.decide(ctx.spec.run_config, where, forked)
-        async with (
-            memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
-            contextlib.AsyncExitStack() as stack,
-        ):
-            containment = stack.enter_context(RunContainment(ctx.run_id))
-            admit = merging.admitted if merging is not None else None
-            supervisor = Supervisor(
-                ctx.report, containment=containment, admit=admit, fd_budget=budget
-            )
-            launches = await _launches(ctx, mode, merge, stack)
+        interval = sample_interval(ctx.spec.run_config)
+        async with local_supervision(ctx, '[runners."local:exec"]', interval, forked) as local:
+            supervisor, sampler = local.supervisor, local.sampler
+            launches = await _launches(ctx, mode, local.merge, local.stack)
             sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
             try:
                 await supervisor.run_all(launches, ctx.stop, ctx.stop_grace_s)

@@ -40,15 +40,14 @@ from choreograph.net.rootless import RootlessNetwork, rootless_problems
 from choreograph.net.shaping.base import load_backend
 from choreograph.net.sidecar import Sidecar
 from choreograph.plan.spec import Artifact, RunSpec
-from choreograph.runners import descriptors, memory_merge
 from choreograph.runners.base import Placement, RunContext
-from choreograph.runners.containment import RunContainment
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.runners.local_exec import LAUNCHERS
-from choreograph.runners.resources import ResourceSampler, sample_interval
-from choreograph.runners.supervise import Launch, Supervisor
+from choreograph.runners.local_supervision import local_supervision
+from choreograph.runners.resources import sample_interval
+from choreograph.runners.supervise import Launch
 from choreograph.runners.sync_alias import wrapped_argv
 
 CONFIG_KEYS = ("subnet", "mtu", "shaping", "launcher", "sample_interval", "memory_merge")
@@ -122,26 +121,14 @@ class LocalNetnsRunner:
             (ctx.run_id, spec.plan, spec.case),
             lambda index, message: tell_instance(ctx, slots[index].key, message),
         )
-        where = '[runners."local:netns"]'
-        budget = descriptors.plan_budget(len(slots), where)
-        sampler = ResourceSampler(
-            ctx.run_id, config["sample_interval"], ctx.instance_dir, fd_budget=budget
-        )
         forked = sum(
             g.instances
             for g in spec.groups
             if config["launcher"] == "fork" and _forked(ctx.artifacts[g.id])
         )
-        merge = memory_merge.decide(ctx.spec.run_config, where, forked)
-        async with (
-            memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
-            contextlib.AsyncExitStack() as stack,
-        ):
-            containment = stack.enter_context(RunContainment(ctx.run_id))
-            admit = merging.admitted if merging is not None else None
-            supervisor = Supervisor(
-                ctx.report, containment=containment, admit=admit, fd_budget=budget
-            )
+        where = '[runners."local:netns"]'
+        async with local_supervision(ctx, where, config["sample_interval"], forked) as local:
+            supervisor, sampler, stack = local.supervisor, local.sampler, local.stack
             servers: dict[tuple[object, ...], Launcher] = {}
             launches = []
             for slot, host in zip(slots, plan.instances, strict=True):
@@ -155,7 +142,7 @@ class LocalNetnsRunner:
                 )
                 env.update(enter, CHOREO_NETNS=host.netns)
                 argv, launcher = await _launch_plan(
-                    config["launcher"], artifact, env, stack, servers, merge
+                    config["launcher"], artifact, env, stack, servers, local.merge
                 )
                 if artifact.sync_alias:
                     # The SDK dials a fixed name: resolve it to the gateway.
