@@ -42,6 +42,8 @@ entry = "main.py"
 
 [runners."local:exec"]
 
+[runners."local:netns"]
+
 [[testcases]]
 name = "probe"
 instances = { min = 1, max = 10, default = 3 }
@@ -55,9 +57,12 @@ def ksm_settings() -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(("mode", "marked"), [("on", "yes"), ("off", "no")])
+@pytest.mark.parametrize(
+    ("runner", "mode", "marked"),
+    [("local:exec", "on", "yes"), ("local:exec", "off", "no"), ("local:netns", "on", "yes")],
+)
 def test_instances_are_merged_only_when_asked_and_ksm_is_given_back(
-    choreo: Choreo, tmp_path: Path, mode: str, marked: str
+    choreo: Choreo, tmp_path: Path, runner: str, mode: str, marked: str
 ) -> None:
     plan = tmp_path / "plan"
     plan.mkdir()
@@ -66,7 +71,7 @@ def test_instances_are_merged_only_when_asked_and_ksm_is_given_back(
     comp = tmp_path / "comp.toml"
     comp.write_text(
         f'[global]\nplan = "{plan}"\ncase = "probe"\ntotal_instances = 3\n'
-        f'runner = "local:exec"\n\n[global.run_config]\nmemory_merge = "{mode}"\n\n'
+        f'runner = "{runner}"\n\n[global.run_config]\nmemory_merge = "{mode}"\n\n'
         '[[groups]]\nid = "g"\ninstances = { count = 3 }\n'
     )
     before = ksm_settings()
