@@ -1,14 +1,15 @@
-"""Memory of idle Python instances, with and without ``memory_merge`` (prints figures only).
+"""Memory of idle instances, Python with and without ``memory_merge``, and Go (prints figures).
 
-Runs ``bench/plans/hold`` (a barrier, a publish, then a wait on a subscription) on
-``local:exec`` at each size, once per mode, waits until every instance is idle (each writes
-``idle`` in its outputs folder) and, when merging, until ksmd has stopped gaining, then reads
-every instance's PSS (``/proc/<pid>/smaps_rollup``), the host's ``MemAvailable`` drop per
-instance (everything the run costs: instances, choreo, its sync service), and ksmd's CPU
-time. Then it releases the instances and checks the run succeeded.
+Runs ``bench/plans/hold`` (Python: a barrier, a publish, then a wait on a subscription) and
+its Go twin ``bench/plans/hold-go`` (sdk-go, built first, once) on ``local:exec`` at each
+size, the Python plan once per mode (Go instances are exec'd, never merged), waits until
+every instance is idle (each writes ``idle`` in its outputs folder) and, when merging, until
+ksmd has stopped gaining, then reads every instance's PSS (``/proc/<pid>/smaps_rollup``),
+the host's ``MemAvailable`` drop per instance (everything the run costs: instances, choreo,
+its sync service), and ksmd's CPU time. Then it releases the instances and checks the run succeeded.
 
 Run (root, KSM for ``on``): ``python bench/instance_memory.py [--instances 200,2000]
-[--modes off,on]``
+[--modes off,on] [--plans python,go]`` (Go needs ``go`` and the module proxy)
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from pathlib import Path
 
 from choreograph.runners import memory_merge
 
-PLAN = Path(__file__).parent / "plans" / "hold"
+PLANS = {
+    "python": Path(__file__).parent / "plans" / "hold",
+    "go": Path(__file__).parent / "plans" / "hold-go",
+}
 KSM = Path("/sys/kernel/mm/ksm")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def composition(where: Path, instances: int, mode: str, release: Path) -> Path:
-    path = where / f"hold-{instances}-{mode}.toml"
+def composition(where: Path, plan: str, instances: int, mode: str, release: Path) -> Path:
+    path = where / f"hold-{plan}-{instances}-{mode}.toml"
     path.write_text(
-        f'[global]\nplan = "{PLAN}"\ncase = "hold"\ntotal_instances = {instances}\n'
+        f'[global]\nplan = "{PLANS[plan]}"\ncase = "hold"\ntotal_instances = {instances}\n'
         f'runner = "local:exec"\n\n[global.run_config]\nmemory_merge = "{mode}"\n'
         "sample_interval = 0\n\n"
         f'[[groups]]\nid = "g"\ninstances = {{ count = {instances} }}\n'
@@ -68,17 +72,20 @@ def sharing() -> int:
 
 
 def instance_pids() -> list[int]:
-    """Every instance: a child of a fork server (a process whose parent is not one)."""
+    """Every instance: a child of a fork server (a ``_forkserver_main`` process whose parent
+    is not one); exec'd instances no longer carry the server's command line."""
     parents: dict[int, int] = {}
+    named: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
+            parents[int(entry)] = int(_stat_fields(entry)[1])
             if b"_forkserver_main" in Path(f"/proc/{entry}/cmdline").read_bytes():
-                parents[int(entry)] = int(_stat_fields(entry)[1])
+                named.add(int(entry))
         except (OSError, ValueError, IndexError):
             continue
-    servers = {pid for pid, ppid in parents.items() if ppid not in parents}
+    servers = {pid for pid in named if parents.get(pid) not in named}
     return [pid for pid, ppid in parents.items() if ppid in servers]
 
 
@@ -92,12 +99,17 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+def latest_run(home: Path) -> Path:
+    runs = sorted((home / "runs").glob("*")) if (home / "runs").exists() else []
+    return runs[-1] if runs else home / "no-run-yet"
+
+
 def wait_idle(home: Path, instances: int, proc: subprocess.Popen[bytes]) -> float:
     started = time.monotonic()
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"choreo ended early with {proc.returncode}")
-        if sum(1 for _ in home.glob("runs/*/g/*/idle")) >= instances:
+        if sum(1 for _ in latest_run(home).glob("g/*/idle")) >= instances:
             return time.monotonic() - started
         time.sleep(0.5)
 
@@ -115,10 +127,20 @@ def wait_merged(quiet_s: float = 10.0, limit_s: float = 900.0) -> None:
             return
 
 
-def measure(instances: int, mode: str, work: Path) -> dict[str, float]:
-    home = work / f"home-{instances}-{mode}"
-    release = work / f"release-{instances}-{mode}"
-    comp = composition(work, instances, mode, release)
+def build(plan: str, home: Path) -> None:
+    """Build the plan in ``home`` before anything is timed."""
+    subprocess.run(
+        [sys.executable, "-m", "choreograph.cli", "build", "single", "--plan", str(PLANS[plan])],
+        env=dict(os.environ, CHOREO_HOME=str(home)),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def measure(plan: str, instances: int, mode: str, work: Path) -> dict[str, float]:
+    home = work / "home"
+    release = work / f"release-{plan}-{instances}-{mode}"
+    comp = composition(work, plan, instances, mode, release)
     before, ksmd_before = available(), ksmd_seconds()
     began = time.monotonic()
     proc = subprocess.Popen(
@@ -156,25 +178,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", default="200,2000")
     parser.add_argument("--modes", default="off,on")
+    parser.add_argument("--plans", default="python,go")
     args = parser.parse_args()
     modes = args.modes.split(",")
+    plans = args.plans.split(",")
     if "on" in modes and (problem := memory_merge.unavailable()):
         raise SystemExit(f"memory_merge = on needs KSM: {problem}")
     print(
-        f"{'instances':>9} {'mode':>4} {'idle after':>10} {'settled':>8} "
+        f"{'plan':>6} {'instances':>9} {'mode':>4} {'idle after':>10} {'settled':>8} "
         f"{'PSS/inst':>9} {'avail/inst':>10} {'ksmd CPU':>9} {'run':>4}"
     )
     with tempfile.TemporaryDirectory(prefix="choreo-memory-") as tmp:
-        for size in (int(n) for n in args.instances.split(",")):
-            for mode in modes:
-                f = measure(size, mode, Path(tmp))
-                note = "" if f["measured"] == size else f"  (PSS of {f['measured']:.0f} read)"
-                print(
-                    f"{size:>9} {mode:>4} {f['idle_s']:>9.1f}s {f['settled_s']:>7.1f}s "
-                    f"{f['pss_mb']:>6.2f} MB {f['avail_drop_mb']:>7.2f} MB "
-                    f"{f['ksmd_cpu_s']:>8.1f}s {'ok' if f['ok'] else 'FAIL':>4}{note}",
-                    flush=True,
-                )
+        for plan in plans:
+            build(plan, Path(tmp) / "home")
+            for size in (int(n) for n in args.instances.split(",")):
+                for mode in modes if plan == "python" else ["off"]:
+                    f = measure(plan, size, mode, Path(tmp))
+                    note = "" if f["measured"] == size else f"  (PSS of {f['measured']:.0f} read)"
+                    print(
+                        f"{plan:>6} {size:>9} {mode:>4} {f['idle_s']:>9.1f}s "
+                        f"{f['settled_s']:>7.1f}s {f['pss_mb']:>6.2f} MB "
+                        f"{f['avail_drop_mb']:>7.2f} MB {f['ksmd_cpu_s']:>8.1f}s "
+                        f"{'ok' if f['ok'] else 'FAIL':>4}{note}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
