@@ -39,7 +39,7 @@ async def local_supervision(
     sampler = ResourceSampler(ctx.run_id, sample_interval, ctx.instance_dir, fd_budget=budget)
     merge = memory_merge.decide(ctx.spec.run_config, where, forked)
     async with (
-        memory_merge.memory_merging(ctx.run_id, merge, ctx.report) as merging,
+        memory_merge.memory_merging(ctx.run_id, merge, ctx.report, forked) as merging,
         contextlib.AsyncExitStack() as stack,
     ):
         containment = stack.enter_context(RunContainment(ctx.run_id))

@@ -255,3 +255,13 @@ async def test_at_most_a_window_of_launches_is_under_way(tmp_path: Path) -> None
         assert most == memory_merge.WINDOW
         release.set()
         await asyncio.wait_for(asyncio.gather(*launches), 5)
+
+
+def test_a_run_that_outgrows_the_host_unmerged_is_told_what_to_expect() -> None:
+    assert memory_merge.outgrows(100, 24 * GIB) is None
+    warning = memory_merge.outgrows(5000, 23 * GIB)
+    assert warning is not None
+    assert warning.startswith(
+        "5,000 forked instances need about 34 GiB unmerged and 23 GiB is available"
+    )
+    assert "OOM killer" in warning
