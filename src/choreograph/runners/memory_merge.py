@@ -75,7 +75,6 @@ WINDOW = 32
 """Launches under way at once while merging: enough to keep a fork server busy, few enough
 that a closed gate stops the growth within ~32 instances (~220 MB unmerged)."""
 
-_PR_SET_MEMORY_MERGE = 67
 _PR_GET_MEMORY_MERGE = 68
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -99,12 +98,6 @@ def unavailable(ksm_dir: Path = KSM_DIR) -> str | None:
     if libc.prctl(_PR_GET_MEMORY_MERGE, 0, 0, 0, 0) < 0:
         return "this kernel cannot merge a whole process (PR_SET_MEMORY_MERGE needs Linux 6.4)"
     return None
-
-
-def enable_for_this_process() -> bool:
-    """Mark this process (and every process it forks) for merging; False if refused."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(_PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0)
 
 
 def wanted(mode: str, forked: int, available: int, problem: str | None, where: str) -> bool:
@@ -182,7 +175,8 @@ def leftover(state_dir: Path = STATE_DIR) -> bool:
     if not (state_dir / "saved.json").exists():
         return False
     with _locked(state_dir):
-        return (state_dir / "saved.json").exists() and not _live_leases(state_dir)
+        live = _live_leases(state_dir, remove_dead=False)
+        return (state_dir / "saved.json").exists() and not live
 
 
 def restore_leftover(ksm_dir: Path = KSM_DIR, state_dir: Path = STATE_DIR) -> bool:
@@ -202,7 +196,7 @@ def _locked(state_dir: Path) -> Any:
         yield
 
 
-def _live_leases(state_dir: Path) -> list[Path]:
+def _live_leases(state_dir: Path, remove_dead: bool = True) -> list[Path]:
     live = []
     for path in sorted(state_dir.glob("lease-*")):
         with open(path) as probe:
@@ -211,7 +205,8 @@ def _live_leases(state_dir: Path) -> list[Path]:
             except BlockingIOError:
                 live.append(path)
                 continue
-        path.unlink(missing_ok=True)  # its holder died
+        if remove_dead:
+            path.unlink(missing_ok=True)  # its holder died
     return live
 
 
