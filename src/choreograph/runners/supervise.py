@@ -70,9 +70,9 @@ class Supervisor:
         admit: Callable[[], AbstractAsyncContextManager[object]] | None = None,
         fd_budget: FdBudget | None = None,
     ) -> None:
-        """``admit``: entered around each launch, up to the instance's start; entered when
-        the instance may start (memory merging holds launches while memory is short, and
-        bounds how many are under way, see :meth:`Merging.admitted
+        """``admit``: a context around each launch until the instance has started; entering
+        it waits until the instance may start (memory merging holds launches while memory
+        is short and bounds how many are under way, see :meth:`Merging.admitted
         <choreograph.runners.memory_merge.Merging.admitted>`). ``fd_budget``: how many
         output files may stay open (past it, each write opens its file); unbounded if None."""
         self._budget = fd_budget
