@@ -99,17 +99,20 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
-def latest_run(home: Path) -> Path:
-    runs = sorted((home / "runs").glob("*")) if (home / "runs").exists() else []
-    return runs[-1] if runs else home / "no-run-yet"
+def runs(home: Path) -> set[Path]:
+    return set((home / "runs").glob("*")) if (home / "runs").exists() else set()
 
 
-def wait_idle(home: Path, instances: int, proc: subprocess.Popen[bytes]) -> float:
+def wait_idle(
+    home: Path, before: set[Path], instances: int, proc: subprocess.Popen[bytes]
+) -> float:
+    """Seconds until every instance of the run that is not in ``before`` is idle."""
     started = time.monotonic()
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"choreo ended early with {proc.returncode}")
-        if sum(1 for _ in latest_run(home).glob("g/*/idle")) >= instances:
+        new = runs(home) - before
+        if new and sum(1 for _ in new.pop().glob("g/*/idle")) >= instances:
             return time.monotonic() - started
         time.sleep(0.5)
 
@@ -141,7 +144,7 @@ def measure(plan: str, instances: int, mode: str, work: Path) -> dict[str, float
     home = work / "home"
     release = work / f"release-{plan}-{instances}-{mode}"
     comp = composition(work, plan, instances, mode, release)
-    before, ksmd_before = available(), ksmd_seconds()
+    before, ksmd_before, earlier = available(), ksmd_seconds(), runs(home)
     began = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "choreograph.cli", "run", "composition", "-f", str(comp)],
@@ -150,7 +153,7 @@ def measure(plan: str, instances: int, mode: str, work: Path) -> dict[str, float
         stderr=subprocess.DEVNULL,
     )
     try:
-        idle_s = wait_idle(home, instances, proc)
+        idle_s = wait_idle(home, earlier, instances, proc)
         if mode == "on":
             wait_merged()
         else:
