@@ -20,7 +20,7 @@ from choreograph.runners.base import RunContext
 from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import Launcher
-from choreograph.runners.local_supervision import local_supervision
+from choreograph.runners.local_supervision import forked, local_supervision
 from choreograph.runners.resources import sample_interval
 from choreograph.runners.supervise import Launch
 from choreograph.runners.sync_alias import private_loopback, wrapped_argv
@@ -47,11 +47,8 @@ class LocalExecRunner:
             raise InputError(
                 f'[runners."local:exec"] launcher = {mode!r}: expected one of {LAUNCHERS}'
             )
-        forked = sum(
-            g.instances for g in ctx.spec.groups if mode == "fork" and _forked(ctx.artifacts[g.id])
-        )
         interval = sample_interval(ctx.spec.run_config)
-        async with local_supervision(ctx, '[runners."local:exec"]', interval, forked) as local:
+        async with local_supervision(ctx, '[runners."local:exec"]', interval, mode) as local:
             supervisor, sampler = local.supervisor, local.sampler
             launches = await _launches(ctx, mode, local.merge, local.stack)
             sampling = asyncio.create_task(sampler.run(supervisor.running_instances))
@@ -72,7 +69,7 @@ async def _launches(
     async def launcher_for(artifact: Artifact) -> Launcher | None:
         if mode != "fork":
             return None
-        if not _forked(artifact):
+        if not forked(artifact):
             key: tuple[object, ...] = ("exec",)
             server = ForkServer(sys.executable, preload=(), exec_mode=True)
         else:
@@ -96,11 +93,6 @@ async def _launches(
             )
         )
     return launches
-
-
-def _forked(artifact: Artifact) -> bool:
-    """Whether the fork launcher forks this artifact's instances from a preloaded Python."""
-    return artifact.launcher == "python-fork" and not artifact.sync_alias
 
 
 def _argv(ctx: RunContext, artifact: Artifact) -> tuple[str, ...]:

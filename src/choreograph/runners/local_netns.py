@@ -45,7 +45,7 @@ from choreograph.runners.environment import instance_env, instance_slots
 from choreograph.runners.forkserver import ForkServer
 from choreograph.runners.launch import ExecLauncher, Launcher
 from choreograph.runners.local_exec import LAUNCHERS
-from choreograph.runners.local_supervision import local_supervision
+from choreograph.runners.local_supervision import forked, local_supervision
 from choreograph.runners.resources import sample_interval
 from choreograph.runners.supervise import Launch
 from choreograph.runners.sync_alias import wrapped_argv
@@ -121,13 +121,9 @@ class LocalNetnsRunner:
             (ctx.run_id, spec.plan, spec.case),
             lambda index, message: tell_instance(ctx, slots[index].key, message),
         )
-        forked = sum(
-            g.instances
-            for g in spec.groups
-            if config["launcher"] == "fork" and _forked(ctx.artifacts[g.id])
-        )
         where = '[runners."local:netns"]'
-        async with local_supervision(ctx, where, config["sample_interval"], forked) as local:
+        interval, mode = config["sample_interval"], config["launcher"]
+        async with local_supervision(ctx, where, interval, mode) as local:
             supervisor, sampler, stack = local.supervisor, local.sampler, local.stack
             servers: dict[tuple[object, ...], Launcher] = {}
             launches = []
@@ -218,7 +214,7 @@ async def _launch_plan(
 ) -> tuple[tuple[str, ...], Launcher]:
     """The argv and launcher of one instance: a fork of a preloaded interpreter running
     the namespace entry script, or a plain exec that enters the namespaces first."""
-    if mode == "fork" and _forked(artifact):
+    if mode == "fork" and forked(artifact):
         key = (artifact.argv[0], tuple(sorted(artifact.env.items())))
         if key not in servers:
             env = {**os.environ, **artifact.env}
@@ -226,11 +222,6 @@ async def _launch_plan(
             servers[key] = await stack.enter_async_context(server)
         return (artifact.argv[0], _enter.__file__, *artifact.argv[1:]), servers[key]
     return artifact.argv, netns_exec_launcher(env)
-
-
-def _forked(artifact: Artifact) -> bool:
-    """Whether the fork launcher forks this artifact's instances from a preloaded Python."""
-    return artifact.launcher == "python-fork" and not artifact.sync_alias
 
 
 def _parse_config(run_config: Mapping[str, Any]) -> dict[str, Any]:

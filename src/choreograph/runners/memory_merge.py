@@ -137,7 +137,6 @@ class KsmLease:
         self._pace: Mapping[str, int] | None = None
 
     def __enter__(self) -> KsmLease:
-        self._state.mkdir(parents=True, exist_ok=True)
         with _locked(self._state):
             _sweep(self._ksm, self._state)
             saved = self._state / "saved.json"
@@ -231,7 +230,7 @@ class Merging:
     last launch, and after that while it merged at least :data:`FAST_GAIN` pages a second or
     memory is short; slow otherwise. Memory is short below ``floor`` (default: 15 % of the
     host's memory, at least 1 GiB); launches wait then (:meth:`admitted`), as long as ksmd
-    still frees memory, and the runner says so once per wait.
+    still frees memory, and the runner says so (at most every :data:`NOTE_EVERY` seconds).
     """
 
     def __init__(
