@@ -14,8 +14,10 @@ depends on the provider), ``autoscaler_enabled`` (skip the capacity refusal: the
 grows). Ours: ``kubeconfig``, ``context``, ``namespace_prefix``, ``sync_host`` (the address
 pods reach this host's sync service at), ``image_load`` (``auto``, ``containerd``,
 ``registry``, ``none``), ``containerd_address``, ``registry``, ``api_concurrency``,
-``collector_image``, ``sync_service`` (``auto``: this host's when every node is this
-host, else ``cluster``: a Deployment of the run, see :mod:`.sync_manifests`),
+``follow_logs`` (how many running instances' logs are followed as they are written;
+the others' are read when they end), ``collector_image``, ``sync_service`` (``auto``:
+this host's when every node is this host, else ``cluster``: a Deployment of the run, see
+:mod:`.sync_manifests`),
 ``sync_access`` (how this host reaches a sync service in the cluster: ``direct`` to its
 pod, ``apiserver`` through the API server's pod proxy, ``auto``: direct when every node
 is this host), ``pod_cidr`` (the pods' networks, which the in-cluster service serves
@@ -67,6 +69,7 @@ CONFIG_KEYS = (
     "containerd_address",
     "registry",
     "api_concurrency",
+    "follow_logs",
     "collector_image",
     "sync_service",
     "sync_access",
@@ -100,6 +103,9 @@ class K8sConfig:
     containerd_address: str = LOCAL_CONTAINERD
     registry: str = ""
     api_concurrency: int = 16
+    follow_logs: int = 100
+    """Running instances whose log is followed as it is written (each holds a connection
+    to the API server); the others' are read when they end. 0: none."""
     collector_image: str = DEFAULT_COLLECTOR_IMAGE
     sync_service: str = "auto"
     sync_access: str = "auto"
@@ -195,6 +201,10 @@ def parse_config(run_config: Mapping[str, Any]) -> K8sConfig:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"{WHERE} api_concurrency = {concurrency!r}: expected a number ≥ 1")
     out["api_concurrency"] = concurrency
+    follow = run_config.get("follow_logs", base.follow_logs)
+    if isinstance(follow, bool) or not isinstance(follow, int) or follow < 0:
+        raise InputError(f"{WHERE} follow_logs = {follow!r}: expected a whole number ≥ 0")
+    out["follow_logs"] = follow
     mtu = run_config.get("mtu", base.mtu)
     if isinstance(mtu, bool) or not isinstance(mtu, int) or not 576 <= mtu <= 65535:
         raise InputError(f"{WHERE} mtu = {mtu!r}: expected a whole number 576-65535")

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import json
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from choreograph.cluster.podstatus import Pod
 from choreograph.errors import RunnerError
 
 T = TypeVar("T")
@@ -126,19 +128,34 @@ class Kube:
     def is_status(self, exc: BaseException, *codes: int) -> bool:
         return isinstance(exc, self._kubernetes.client.ApiException) and exc.status in codes
 
+    async def list_pods(self, namespace: str = "", **query: Any) -> tuple[list[Pod], str]:
+        """The pods of ``namespace`` (every namespace's if empty) matching ``query``
+        (``label_selector``, ``field_selector``), as decoded JSON (see
+        :mod:`~choreograph.cluster.podstatus` for why), and the list's resource version."""
+        if namespace:
+            fn: Callable[..., Any] = functools.partial(self.core.list_namespaced_pod, namespace)
+        else:
+            fn = self.core.list_pod_for_all_namespaces
+        response = await self.call(fn, _preload_content=False, **query)
+        return _pod_list(response.data)
+
     async def watch(
         self, namespace: str, label_selector: str, stop: asyncio.Event
-    ) -> AsyncIterator[tuple[str, Any]]:
-        """``(type, pod)`` for every change of the selected pods, until ``stop`` is set.
+    ) -> AsyncIterator[tuple[str, Pod]]:
+        """``(type, pod)`` for every change of the selected pods, until ``stop`` is set;
+        each pod as decoded JSON (:mod:`~choreograph.cluster.podstatus`).
 
         The watch runs in a thread and is re-opened from the last resource version it saw
         (from a fresh list if the server says that version is too old), so no change is
-        lost between two watches."""
+        lost between two watches. The stream's lines are read here, not through the
+        client's ``Watch``: it decodes each pod into model objects, and without them it
+        fails on the server's "too old" answer (it looks for a key only its decoding sets)."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any] | BaseException] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[str, Pod] | BaseException] = asyncio.Queue()
         ended = threading.Event()
+        streams: list[Any] = []
 
-        def put(item: tuple[str, Any] | BaseException) -> None:
+        def put(item: tuple[str, Pod] | BaseException) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def pump() -> None:
@@ -147,32 +164,12 @@ class Kube:
                 try:
                     if not version:
                         listed = self.core.list_namespaced_pod(
-                            namespace, label_selector=label_selector
+                            namespace, label_selector=label_selector, _preload_content=False
                         )
-                        for pod in listed.items:
+                        items, version = _pod_list(listed.data)
+                        for pod in items:
                             put(("ADDED", pod))
-                        version = listed.metadata.resource_version
-                    watcher = self._kubernetes.watch.Watch()
-                    for event in watcher.stream(
-                        self.core.list_namespaced_pod,
-                        namespace,
-                        label_selector=label_selector,
-                        resource_version=version,
-                        timeout_seconds=WATCH_TIMEOUT_S,
-                        allow_watch_bookmarks=True,
-                    ):
-                        if ended.is_set():
-                            watcher.stop()
-                            break
-                        obj = event["object"]
-                        if event["type"] == "ERROR":
-                            version = ""  # 410 Gone: list again
-                            break
-                        if event["type"] == "BOOKMARK":  # may come as a plain dict
-                            version = _resource_version(obj) or version
-                            continue
-                        version = obj.metadata.resource_version or version
-                        put((event["type"], obj))
+                    version = follow(version)
                 except Exception as exc:
                     if self.is_status(exc, 410):
                         version = ""
@@ -181,14 +178,48 @@ class Kube:
                         put(exc)
                     return
 
+        def follow(version: str) -> str:
+            """Pass on the changes after ``version`` until the server ends the watch;
+            the version to go on from ("" to list again)."""
+            response = self.core.list_namespaced_pod(
+                namespace,
+                label_selector=label_selector,
+                resource_version=version,
+                timeout_seconds=WATCH_TIMEOUT_S,
+                allow_watch_bookmarks=True,
+                watch=True,
+                _preload_content=False,
+            )
+            streams.append(response)
+            try:
+                for line in self._kubernetes.watch.watch.iter_resp_lines(response):
+                    if ended.is_set():
+                        break
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            return ""  # too old: list again
+                        raise RunnerError(f"{obj.get('reason')}: {obj.get('message')}")
+                    version = _resource_version(obj) or version
+                    if kind != "BOOKMARK":
+                        put((str(kind), obj))
+            finally:
+                streams.remove(response)
+                with contextlib.suppress(Exception):
+                    response.close()
+            return version
+
         thread = threading.Thread(target=pump, name=f"watch {namespace}", daemon=True)
         thread.start()
         waiter = asyncio.ensure_future(stop.wait())
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
+                await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():  # stopped: nothing more, even if more came meanwhile
                     getter.cancel()
                     return
                 item = getter.result()
@@ -198,6 +229,9 @@ class Kube:
         finally:
             ended.set()
             waiter.cancel()
+            for response in list(streams):  # wakes the thread's read at once
+                with contextlib.suppress(Exception):
+                    response.shutdown()
 
     async def exec_output(self, namespace: str, pod: str, container: str, argv: list[str]) -> bytes:
         """What ``argv`` prints on stdout in a running container (base64 on the wire:
@@ -246,6 +280,18 @@ class Kube:
         return await self.call(run)
 
 
+def undecoded(fn: Callable[..., Any]) -> Callable[..., bytes]:
+    """``fn`` (a client call) returning the answer's bytes, never decoded into model
+    objects: for calls whose answer the runner does not read (creates, deletes), where
+    decoding a pod cost more than sending it. Errors still raise ``ApiException``."""
+
+    def call(*args: Any, **kwargs: Any) -> bytes:
+        data: bytes = fn(*args, _preload_content=False, **kwargs).data
+        return data
+
+    return call
+
+
 @dataclass(frozen=True)
 class RawAccess:
     url: str
@@ -261,6 +307,13 @@ def _retry_after(exc: BaseException) -> float:
         return min(max(float(headers.get("Retry-After", 0)), 0.0), 30.0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _pod_list(data: bytes) -> tuple[list[Pod], str]:
+    """The items and resource version of a ``PodList``'s JSON."""
+    decoded = json.loads(data)
+    version = str((decoded.get("metadata") or {}).get("resourceVersion") or "")
+    return list(decoded.get("items") or []), version
 
 
 def _resource_version(obj: Any) -> str:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from choreograph.cluster import capacity
+from choreograph.cluster import capacity, podstatus
 from choreograph.cluster.config import CONFIG_KEYS, K8sConfig, kubeconfig_path, parse_config
 from choreograph.cluster.kube import Kube, problems
 from choreograph.errors import RunnerError
@@ -240,14 +240,9 @@ def _ready(node: Any) -> bool:
 
 
 async def _check_capacity(kube: Kube, spec: RunSpec, config: K8sConfig, nodes: list[Any]) -> None:
-    pods = (
-        await kube.call(
-            kube.core.list_pod_for_all_namespaces,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        )
-    ).items
+    pods, _ = await kube.list_pods(field_selector="status.phase!=Succeeded,status.phase!=Failed")
     names = {n.metadata.name for n in nodes}
-    live = [p for p in pods if p.spec.node_name in names]  # pending ones: the scheduler's call
+    live = [p for p in pods if podstatus.node_name(p) in names]  # pending: the scheduler's
     free = capacity.room(
         [dict(n.status.allocatable or {}) for n in nodes],
         [_requests(p) for p in live],
@@ -271,11 +266,11 @@ async def _check_capacity(kube: Kube, spec: RunSpec, config: K8sConfig, nodes: l
         raise RunnerError(f"cluster:k8s: {reason}")
 
 
-def _requests(pod: Any) -> dict[str, str]:
+def _requests(pod: podstatus.Pod) -> dict[str, str]:
     """A pod's summed container requests, as quantities in base units."""
     cpu = memory = Decimal(0)
-    for container in pod.spec.containers or []:
-        requests = (container.resources and container.resources.requests) or {}
+    for container in podstatus.containers(pod):
+        requests = (container.get("resources") or {}).get("requests") or {}
         cpu += capacity.quantity(requests.get("cpu", "0"))
         memory += capacity.quantity(requests.get("memory", "0"))
     return {"cpu": str(cpu), "memory": str(memory)}

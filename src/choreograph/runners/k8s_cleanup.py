@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from choreograph.cluster.kube import Kube
+from choreograph.cluster.kube import Kube, undecoded
 from choreograph.cluster.pods import (
     KEEP_ANNOTATION,
     MANAGED_LABEL,
@@ -60,11 +60,21 @@ async def dead_runs(kube: Kube) -> dict[str, str]:
 
 async def delete_namespaces(kube: Kube, names: list[str], wait_s: float) -> list[str]:
     """Delete the namespaces and wait up to ``wait_s`` for them to be gone; the names
-    still there. Their pods go with their own grace period (5 s): the grace 0 given
-    here is the namespace's, which the namespace controller does not pass on."""
+    still there.
+
+    The namespace controller deletes a namespace's pods with their own grace period (5 s
+    here), whatever grace the namespace's deletion was given, so on a node that is gone the
+    pods stay ``Terminating`` and the namespace with them. So once a namespace is marked for
+    deletion (no controller can make new pods in it then), its pods are deleted with grace
+    0: their objects go at once, and the kubelet of a live node kills their containers."""
     for name in names:
         try:
-            await kube.call(kube.core.delete_namespace, name, grace_period_seconds=0)
+            await kube.call(undecoded(kube.core.delete_namespace), name, grace_period_seconds=0)
+            await kube.call(
+                undecoded(kube.core.delete_collection_namespaced_pod),
+                name,
+                grace_period_seconds=0,
+            )
         except Exception as exc:
             if not kube.is_status(exc, 404):
                 raise

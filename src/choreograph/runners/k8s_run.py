@@ -21,12 +21,12 @@ import io
 import math
 import tarfile
 import time
-from datetime import datetime
 from typing import Any
 
 from choreograph.cluster import pods as manifests
+from choreograph.cluster import podstatus
 from choreograph.cluster.config import K8sConfig
-from choreograph.cluster.kube import Kube
+from choreograph.cluster.kube import Kube, undecoded
 from choreograph.plan.facts import InstanceEvent, InstanceExited, InstanceStarted, RunnerNote
 from choreograph.runners.base import RunContext
 from choreograph.runners.environment import (
@@ -36,9 +36,9 @@ from choreograph.runners.environment import (
     required_image,
 )
 from choreograph.runners.k8s_images import ensure_images
+from choreograph.runners.k8s_logs import PodLog
 from choreograph.runners.k8s_net import HostPods
 from choreograph.runners.sync_alias import alias_names
-from choreograph.wire.events import parse_line
 
 FATAL_WAITING = {
     "ErrImagePull": 125,
@@ -64,6 +64,7 @@ class _Pod:
     started: bool = False
     finished: bool = False
     waiting: str = ""
+    log: PodLog | None = None
 
 
 class K8sRun:
@@ -87,6 +88,8 @@ class K8sRun:
         self.done = asyncio.Event()
         self.finishing: set[asyncio.Task[None]] = set()
         self.created = 0
+        self.following = 0
+        """Instances whose log is followed now (at most ``follow_logs``)."""
         self._shown = ""
 
     async def run(self) -> None:
@@ -151,7 +154,7 @@ class K8sRun:
             return
         try:
             await self.kube.call_retrying(
-                self.kube.core.create_namespaced_pod, self.namespace, body
+                undecoded(self.kube.core.create_namespaced_pod), self.namespace, body
             )
         except Exception as exc:
             self._exit(pod, 125, f"cluster:k8s could not create pod {pod.name}: {exc}")
@@ -178,7 +181,7 @@ class K8sRun:
 
     async def _follow(self, selector: str) -> None:
         async for kind, pod in self.kube.watch(self.namespace, selector, self.done):
-            tracked = self.pods.get(pod.metadata.name)
+            tracked = self.pods.get(podstatus.name(pod))
             if tracked is None or tracked.finished:
                 continue
             if kind == "DELETED":
@@ -186,97 +189,98 @@ class K8sRun:
                 continue
             self._observe(tracked, pod)
 
-    def _observe(self, tracked: _Pod, pod: Any) -> None:
-        status = pod.status
-        tracked.scheduled = tracked.scheduled or any(
-            c.type == "PodScheduled" and c.status == "True" for c in status.conditions or []
-        )
-        unschedulable = next(
-            (
-                c.message
-                for c in status.conditions or []
-                if c.type == "PodScheduled" and c.reason == "Unschedulable"
-            ),
-            "",
-        )
-        tracked.waiting = f"unschedulable: {unschedulable}" if unschedulable else ""
-        container = next(
-            (c for c in status.container_statuses or [] if c.name == manifests.INSTANCE_CONTAINER),
-            None,
-        )
-        state = container.state if container is not None else None
-        if state is None:
-            if status.phase == "Failed":  # e.g. evicted, or its deadline passed unstarted
-                self._exit(tracked, 137, f"pod failed: {status.reason}: {status.message}")
+    def _observe(self, tracked: _Pod, pod: podstatus.Pod) -> None:
+        tracked.scheduled = tracked.scheduled or podstatus.is_true(pod, "PodScheduled")
+        placing = podstatus.condition(pod, "PodScheduled") or {}
+        unschedulable = placing.get("reason") == "Unschedulable"
+        tracked.waiting = f"unschedulable: {placing.get('message')}" if unschedulable else ""
+        container = podstatus.container_status(pod, manifests.INSTANCE_CONTAINER)
+        state = (container or {}).get("state") or {}
+        running, waiting = state.get("running"), state.get("waiting") or {}
+        terminated = state.get("terminated")
+        if not state:
+            status = podstatus.status(pod)
+            if status.get("phase") == "Failed":  # e.g. evicted, or its deadline passed unstarted
+                reason = f"{status.get('reason')}: {status.get('message')}"
+                self._exit(tracked, 137, f"pod failed: {reason}")
             return
-        if state.running and not tracked.started:
+        if running is not None and not tracked.started:
             tracked.started = True
-            at = _timestamp(state.running.started_at)
+            self._follow_log(tracked)
+            at = _timestamp(running.get("startedAt"))
             self.ctx.report(InstanceStarted(tracked.slot.key, 0, at))
             if self.host is not None and container is not None:
-                cid = (container.container_id or "").partition("://")[2]
+                cid = str(container.get("containerID") or "").partition("://")[2]
                 key = tracked.slot.key
-                self.host.started(tracked.slot.global_index, key, pod.metadata.uid, cid)
-        elif state.waiting and state.waiting.reason in FATAL_WAITING:
-            message = f"{state.waiting.reason}: {state.waiting.message or ''}".strip()
-            self._exit(tracked, FATAL_WAITING[state.waiting.reason], message)
-        elif state.waiting and state.waiting.reason:
-            tracked.waiting = state.waiting.reason
-        elif state.terminated:
+                self.host.started(tracked.slot.global_index, key, podstatus.uid(pod), cid)
+        elif waiting.get("reason") in FATAL_WAITING:
+            message = f"{waiting['reason']}: {waiting.get('message') or ''}".strip()
+            self._exit(tracked, FATAL_WAITING[waiting["reason"]], message)
+        elif waiting.get("reason"):
+            tracked.waiting = str(waiting["reason"])
+        elif terminated is not None:
             tracked.finished = True
             if self.host is not None:
                 self.host.ended(tracked.slot.key)
-            task = asyncio.get_running_loop().create_task(self._finish(tracked, state.terminated))
+            task = asyncio.get_running_loop().create_task(self._finish(tracked, terminated))
             self.finishing.add(task)
             task.add_done_callback(self.finishing.discard)
 
-    async def _finish(self, pod: _Pod, terminated: Any) -> None:
+    async def _finish(self, pod: _Pod, terminated: dict[str, Any]) -> None:
         """Read the instance's log and outputs, report its exit, delete its pod."""
         log = await self._log(pod)
         if not tracked_started(pod):
-            self.ctx.report(InstanceStarted(pod.slot.key, 0, _timestamp(terminated.started_at)))
+            started = _timestamp(terminated.get("startedAt"))
+            self.ctx.report(InstanceStarted(pod.slot.key, 0, started))
         await self._outputs(pod)
         tail = log.decode(errors="replace").splitlines()[-STDERR_TAIL_LINES:]
-        if terminated.reason and terminated.reason not in ("Completed", "Error"):
-            tail.append(f"cluster:k8s: {terminated.reason} {terminated.message or ''}".strip())
+        reason = terminated.get("reason")
+        if reason and reason not in ("Completed", "Error"):
+            tail.append(f"cluster:k8s: {reason} {terminated.get('message') or ''}".strip())
         self.ctx.report(
             InstanceExited(
                 pod.slot.key,
-                int(terminated.exit_code),
+                int(terminated.get("exitCode") or 0),
                 "\n".join(tail),
-                _timestamp(terminated.finished_at),
+                _timestamp(terminated.get("finishedAt")),
             )
         )
         self._check_done()
         if not self.config.keep_service:
             with contextlib.suppress(Exception):
                 await self.kube.call(
-                    self.kube.core.delete_namespaced_pod,
+                    undecoded(self.kube.core.delete_namespaced_pod),
                     pod.name,
                     self.namespace,
                     grace_period_seconds=0,
                 )
 
-    async def _log(self, pod: _Pod) -> bytes:
-        """The instance container's whole output (stdout and stderr: Kubernetes keeps
-        them as one log), appended to ``run.out``; each event line reported."""
-        try:
-            response = await self.kube.call(
-                self.kube.core.read_namespaced_pod_log,
-                pod.name,
+    def _pod_log(self, pod: _Pod) -> PodLog:
+        if pod.log is None:
+            pod.log = PodLog(
+                self.kube,
                 self.namespace,
-                container=manifests.INSTANCE_CONTAINER,
-                _preload_content=False,
+                pod.name,
+                manifests.INSTANCE_CONTAINER,
+                self.ctx.instance_dir(pod.slot.key) / "run.out",
+                lambda event: self.ctx.report(InstanceEvent(pod.slot.key, event, "stdout")),
             )
-            data: bytes = response.data
-        except Exception as exc:
-            data = f"cluster:k8s: could not read the log of pod {pod.name}: {exc}\n".encode()
-        with (self.ctx.instance_dir(pod.slot.key) / "run.out").open("ab") as out:
-            out.write(data)
-        for line in data.decode(errors="replace").splitlines():
-            if (event := parse_line(line)) is not None:
-                self.ctx.report(InstanceEvent(pod.slot.key, event, "stdout"))
-        return data
+        return pod.log
+
+    def _follow_log(self, pod: _Pod) -> None:
+        """Follow a running instance's log while fewer than ``follow_logs`` are followed."""
+        if self.following < self.config.follow_logs:
+            self.following += 1
+            self._pod_log(pod).follow()
+
+    async def _log(self, pod: _Pod) -> bytes:
+        """The rest of the instance's log into ``run.out`` (see :mod:`.k8s_logs`); its end."""
+        log = self._pod_log(pod)
+        try:
+            return await log.finish()
+        finally:
+            if log.followed:
+                self.following -= 1
 
     async def _outputs(self, pod: _Pod) -> None:
         """The pod's outputs folder, as a tar read through its collector container."""
@@ -352,5 +356,7 @@ def tracked_started(pod: _Pod) -> bool:
     return started
 
 
-def _timestamp(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else time.time()
+def _timestamp(value: str | None) -> float:
+    """An API timestamp in seconds since the epoch; now if the server gave none."""
+    at = podstatus.timestamp(value)
+    return at if at is not None else time.time()

@@ -41,6 +41,7 @@ from urllib.parse import quote, urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
+from choreograph.cluster import podstatus
 from choreograph.cluster import sync_manifests as manifests
 from choreograph.cluster.config import K8sConfig
 from choreograph.cluster.kube import Kube
@@ -138,11 +139,9 @@ async def _ready_pod(kube: Kube, namespace: str, run_id: str) -> tuple[str, str]
         async with asyncio.timeout(READY_S):
             async for _, pod in kube.watch(namespace, selector, stop):
                 waiting = _waiting(pod) or waiting
-                conditions = pod.status.conditions or []
-                if pod.status.pod_ip and any(
-                    c.type == "Ready" and c.status == "True" for c in conditions
-                ):
-                    return str(pod.metadata.name), str(pod.status.pod_ip)
+                ip = podstatus.status(pod).get("podIP")
+                if ip and podstatus.is_true(pod, "Ready"):
+                    return podstatus.name(pod), str(ip)
     except TimeoutError:
         raise RunnerError(
             f"cluster:k8s: the run's sync service was not ready after {READY_S:g} s ({waiting})"
@@ -152,14 +151,14 @@ async def _ready_pod(kube: Kube, namespace: str, run_id: str) -> tuple[str, str]
     raise RunnerError("cluster:k8s: the watch of the sync service's pod ended")
 
 
-def _waiting(pod: Any) -> str:
-    for status in pod.status.container_statuses or []:
-        state = status.state.waiting if status.state else None
-        if state is not None and state.reason:
-            return f"{state.reason}: {state.message or ''}".strip(": ")
-    for condition in pod.status.conditions or []:
-        if condition.type == "PodScheduled" and condition.status != "True":
-            return f"unscheduled: {condition.message or condition.reason}"
+def _waiting(pod: podstatus.Pod) -> str:
+    for status in podstatus.container_statuses(pod):
+        state = (status.get("state") or {}).get("waiting") or {}
+        if state.get("reason"):
+            return f"{state['reason']}: {state.get('message') or ''}".strip(": ")
+    placing = podstatus.condition(pod, "PodScheduled")
+    if placing is not None and placing.get("status") != "True":
+        return f"unscheduled: {placing.get('message') or placing.get('reason')}"
     return ""
 
 

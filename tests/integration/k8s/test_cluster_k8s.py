@@ -89,6 +89,28 @@ def test_an_instance_killed_mid_run_is_a_crash(k8s: Choreo) -> None:
     assert "crash" in statuses.values(), (statuses, out)
 
 
+def test_a_running_instances_log_reaches_run_out_before_it_ends(k8s: Choreo) -> None:
+    before = set((k8s.home / "runs").glob("*/single/0/run.out"))
+    proc = _background(k8s, "sleep", 1)  # records "sleeping 120 s", then sleeps 120 s
+    try:
+        _wait_running_pod()
+        seen = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "sleeping 120 s" not in seen:
+            for path in set((k8s.home / "runs").glob("*/single/0/run.out")) - before:
+                seen = path.read_text()
+            time.sleep(0.5)
+        assert "sleeping 120 s" in seen, seen
+        assert proc.poll() is None, "the instance should still be running"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (path,) = set((k8s.home / "runs").glob("*/single/0/run.out")) - before
+    assert path.read_text().count("sleeping 120 s") == 1, (path.read_text(), out)
+
+
 def test_kill_9_of_choreo_leaves_what_healthcheck_fix_removes(k8s: Choreo) -> None:
     before = frozenset(run_namespaces())
     proc = _background(k8s, "sleep", 2)

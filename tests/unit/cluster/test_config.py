@@ -44,6 +44,7 @@ def test_defaults() -> None:
     assert config.containerd_address == LOCAL_CONTAINERD
     assert config.registry == ""
     assert config.api_concurrency == 16
+    assert config.follow_logs == 100
     assert config.collector_image == DEFAULT_COLLECTOR_IMAGE
 
 
@@ -71,6 +72,7 @@ OURS: dict[str, Any] = {
     "containerd_address": "/run/c.sock",
     "registry": "localhost:5000/plans",
     "api_concurrency": 4,
+    "follow_logs": 0,
     "collector_image": "busybox:1.37",
     "sync_service": "cluster",
     "sync_access": "apiserver",
@@ -112,6 +114,7 @@ def test_every_key_of_ours_accepted() -> None:
     assert config.containerd_address == "/run/c.sock"
     assert config.registry == "localhost:5000/plans"
     assert config.api_concurrency == 4
+    assert config.follow_logs == 0
     assert config.collector_image == "busybox:1.37"
     assert (config.sync_service, config.sync_access) == ("cluster", "apiserver")
     assert config.pod_cidr == ("10.244.0.0/16", "fd00::/64")
@@ -351,3 +354,9 @@ def test_kubeconfig_directory_is_not_a_kubeconfig(homes: Path) -> None:
 
 def test_kubeconfig_none_found(homes: Path) -> None:
     assert kubeconfig_path("") == ""
+
+
+@pytest.mark.parametrize("value", [-1, True, "10", 1.5])
+def test_bad_follow_logs_refused(value: object) -> None:
+    with pytest.raises(InputError, match=r"follow_logs = .*: expected a whole number"):
+        parse_config({"follow_logs": value})
