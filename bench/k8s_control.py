@@ -4,7 +4,7 @@ server, on fake nodes (prints figures only).
 A run of N instances costs N pod creations (``api_concurrency`` in flight), N bindings by
 the scheduler, one watch delivering every change of N pods, and a namespace deletion. The
 pods are the runner's own (``pod_manifest`` of a ``PodRequest`` with Testground's
-environment, each built before its create waits for the bound, as ``k8s_run`` does),
+environment, each built once its create passes the bound, as ``k8s_run`` does),
 created through ``Kube.call`` and followed with ``Kube.watch``; only placement is the
 benchmark's: a toleration and a ``nodeSelector`` that only the fake nodes match.
 
@@ -263,16 +263,15 @@ async def measure(kube: Any, n: int, c: int, args: argparse.Namespace) -> Row:
                 everything.set()
 
     async def create(i: int) -> None:
-        manifest = manifests.pod_manifest(run_id, _request(run_id, i, n))
-        manifest["spec"]["nodeSelector"] = {NODE_LABEL: "true"}
-        manifest["spec"]["tolerations"] = [
-            {"key": BENCH, "operator": "Equal", "value": "fake", "effect": "NoSchedule"},
-            {"key": UNSCHEDULABLE, "operator": "Exists", "effect": "NoSchedule"},
-        ]
-
         def call() -> None:
             t = time.time()
-            undecoded(kube.core.create_namespaced_pod)(namespace, manifest)  # as k8s_run
+            manifest = manifests.pod_manifest(run_id, _request(run_id, i, n))  # as k8s_run:
+            manifest["spec"]["nodeSelector"] = {NODE_LABEL: "true"}  # built in the call
+            manifest["spec"]["tolerations"] = [
+                {"key": BENCH, "operator": "Equal", "value": "fake", "effect": "NoSchedule"},
+                {"key": UNSCHEDULABLE, "operator": "Exists", "effect": "NoSchedule"},
+            ]
+            undecoded(kube.core.create_namespaced_pod)(namespace, manifest)  # not decoded
             returned[manifest["metadata"]["name"]] = time.time()
             row.calls.append(time.time() - t)
 
