@@ -252,6 +252,15 @@ async def ping_pong(net: RunNetwork, seconds: float) -> dict[str, Any]:
     return ping
 
 
+async def median_error(
+    net: RunNetwork, seconds: float, repeat: int, describe: Callable[[dict[str, Any]], str]
+) -> tuple[float, int]:
+    """The median of ``ping["error"]`` (which ``describe`` sets, returning its line) over
+    :func:`ping_pongs`, and how many it counted."""
+    pings = await ping_pongs(net, seconds, repeat, describe)
+    return statistics.median(ping["error"] for ping in pings), len(pings)
+
+
 async def ping_pongs(
     net: RunNetwork, seconds: float, repeat: int, describe: Callable[[dict[str, Any]], str]
 ) -> list[dict[str, Any]]:
@@ -292,12 +301,11 @@ async def bench_latency(net: RunNetwork, seconds: float, label: str = "", repeat
                 f"p99 {q[98]:.2f} max {rtts[-1]:.2f} ms"
             )
 
-        pings = await ping_pongs(net, seconds, repeat, describe)
-        error = statistics.median(ping["error"] for ping in pings)
+        error, counted = await median_error(net, seconds, repeat, describe)
         met = verdict(f"latency {one_way} ms{label}: RTT p99 on the wire", "±1 ms", abs(error) <= 1)
         print(
             f"latency {one_way} ms each way{label}: median p99 {2 * one_way + error:.2f} ms "
-            f"of {len(pings)} (target {2 * one_way} ± 1 ms: {error:+.2f}, {met})"
+            f"of {counted} (target {2 * one_way} ± 1 ms: {error:+.2f}, {met})"
         )
 
 
@@ -326,12 +334,11 @@ async def bench_jitter(net: RunNetwork, seconds: float, label: str = "", repeat:
             f"{ping['error']:+.2f} ms"
         )
 
-    pings = await ping_pongs(net, seconds, repeat, describe)
-    worst = statistics.median(ping["error"] for ping in pings)
+    worst, counted = await median_error(net, seconds, repeat, describe)
     met = verdict(f"jitter 10±5 ms{label}: percentiles vs uniform", "≤ 1 ms", abs(worst) <= 1)
     print(
         f"jitter {latency:.0f} ± {jitter:.0f} ms one way{label}: median largest percentile "
-        f"error {worst:+.2f} ms of {len(pings)} (target ≤ 1 ms, {met})"
+        f"error {worst:+.2f} ms of {counted} (target ≤ 1 ms, {met})"
     )
 
 

@@ -4,7 +4,6 @@ Retry-After, and nothing else."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +12,10 @@ kubernetes = pytest.importorskip("kubernetes")
 
 from choreograph.cluster.kube import RETRY_ATTEMPTS, Kube  # noqa: E402
 
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: x, context: {cluster: c, user: u}}]
-current-context: x
-"""
-
 
 @pytest.fixture
-def kube(tmp_path: Path) -> Any:
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    client = Kube(str(path), concurrency=2)
+def kube(kubeconfig: str) -> Any:
+    client = Kube(kubeconfig, concurrency=2)
     yield client
     client.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +18,6 @@ from choreograph.cluster.kube import Kube, undecoded  # noqa: E402
 from choreograph.errors import RunnerError  # noqa: E402
 from choreograph.runners.cluster_k8s import _requests  # noqa: E402
 from choreograph.runners.k8s_sync import _waiting  # noqa: E402
-
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: x, context: {cluster: c, user: u}}]
-current-context: x
-"""
 
 RUNNING = {
     "metadata": {"name": "p-0", "uid": "u-1", "resourceVersion": "7"},
@@ -171,17 +161,15 @@ class _Core:
         return response
 
 
-def _kube(tmp_path: Path, core: Any) -> Kube:
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG)
-    kube = Kube(str(path), concurrency=2)
+def _kube(kubeconfig: str, core: Any) -> Kube:
+    kube = Kube(kubeconfig, concurrency=2)
     kube.core = core
     return kube
 
 
-def test_the_watch_lists_again_when_its_version_is_too_old(tmp_path: Path) -> None:
+def test_the_watch_lists_again_when_its_version_is_too_old(kubeconfig: str) -> None:
     core = _Core()
-    kube = _kube(tmp_path, core)
+    kube = _kube(kubeconfig, core)
 
     async def follow() -> list[tuple[str, str]]:
         seen = []
@@ -202,7 +190,7 @@ def test_the_watch_lists_again_when_its_version_is_too_old(tmp_path: Path) -> No
     assert all(w["allow_watch_bookmarks"] for w in watches)
 
 
-def test_a_watch_error_other_than_too_old_ends_the_watch(tmp_path: Path) -> None:
+def test_a_watch_error_other_than_too_old_ends_the_watch(kubeconfig: str) -> None:
     class Failing(_Core):
         def list_namespaced_pod(self, namespace: str, **query: Any) -> _Response:
             if not query.get("watch"):
@@ -210,7 +198,7 @@ def test_a_watch_error_other_than_too_old_ends_the_watch(tmp_path: Path) -> None
             error = {"type": "ERROR", "object": {"code": 500, "reason": "Boom", "message": "x"}}
             return _Response(b"", [json.dumps(error).encode() + b"\n"])
 
-    kube = _kube(tmp_path, Failing())
+    kube = _kube(kubeconfig, Failing())
 
     async def follow() -> None:
         async for _ in kube.watch("ns", "run=x", asyncio.Event()):
