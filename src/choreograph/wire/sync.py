@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from choreograph.errors import ProtocolError
@@ -195,12 +195,30 @@ def encode_request(request: Request) -> str:
 # --- payloads ----------------------------------------------------------------
 
 
+_PAYLOAD_C_ENCODER = (
+    c_make_encoder(None, _PAYLOAD_ENCODER.default, encode_basestring_ascii, None, ":", ",",
+                   False, False, False)
+    if c_make_encoder is not None
+    else None
+)  # fmt: skip
+"""``_PAYLOAD_ENCODER``'s C encoder, made once: ``JSONEncoder.encode`` makes a new one per
+call, which took more than half of a small payload's encoding (4.1 µs → 1.7 µs measured
+for a three-field payload; once per publish). It keeps no circular-reference table (made
+per call too): a circular payload, which no decoded frame can hold, ends in the
+interpreter's recursion limit instead, raised as ``ValueError`` like a NaN."""
+
+
 def encode_payload(payload: Any) -> str:
     """The JSON text of a published payload (compact; NaN/Infinity refused with ValueError).
 
     The service makes this text once per publish and sends the same text to every subscriber.
     """
-    return _PAYLOAD_ENCODER.encode(payload)
+    if _PAYLOAD_C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
+        return _PAYLOAD_ENCODER.encode(payload)
+    try:
+        return "".join(_PAYLOAD_C_ENCODER(payload, 0))
+    except RecursionError:
+        raise ValueError("payload is circular or nested too deep for JSON") from None
 
 
 def quote_payload(payload_json: str) -> str:

@@ -66,6 +66,26 @@ def test_encode_payload_is_compact_and_refuses_what_is_not_json():
             sync.encode_payload(bad)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    ["plain", "é\u2028\n\"", 0, -7, 2**70, 1.5, 1e300, True, None, [], {},
+     {"b": [1, {"c": None}], "a": "x", "n": -0.0}, [["deep"] * 3] * 3],
+)  # fmt: skip
+def test_encode_payload_writes_what_json_dumps_writes(payload):
+    assert sync.encode_payload(payload) == json.dumps(payload, separators=(",", ":"))
+
+
+def test_a_circular_or_too_deep_payload_is_refused_as_not_json():
+    circular: list[object] = []
+    circular.append(circular)
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    for bad in (circular, deep):
+        with pytest.raises(ValueError, match="circular or nested too deep"):
+            sync.encode_payload(bad)
+
+
 def test_decode_request_measures_frames_in_utf8_bytes():
     frame = '{"id":"1","publish":{"topic":"t","payload":"' + "é" * 60 + '"}}'
     assert sync.frame_size(frame) == len(frame.encode())
