@@ -26,7 +26,11 @@ def healthcheck(
         str | None, typer.Option("--runner", help="Check this runner alone (e.g. local:docker).")
     ] = None,
 ) -> None:
-    """Check that runners can run here and that no dead run left anything behind."""
+    """Check that runners can run here and that no dead run left anything behind.
+
+    A runner whose engine this host lacks (Docker absent or stopped, no kubeconfig) is
+    reported without failing the check, unless it is the one asked for with --runner.
+    """
     checks = asyncio.run(run_checks(fix, runner=runner))
     for check in checks:
         mark = "fixed" if check.fixed else "ok" if check.ok else "FAIL"

@@ -80,6 +80,13 @@ class LocalDockerRunner:
     def __init__(self) -> None:
         self._placed: tuple[RunNetwork, str] | None = None
 
+    def configured(self) -> bool:
+        """Whether this host has a Docker engine that answers. One without Docker, or with
+        its engine stopped, is not using ``local:docker``: ``choreo healthcheck`` (every
+        runner) says so without failing, as for ``cluster:k8s`` without a kubeconfig;
+        ``--runner local:docker`` still fails on it, and a run is refused with the reason."""
+        return not client.problems()
+
     def problems(self) -> list[str]:
         found = client.problems()
         if os.geteuid() != 0:
