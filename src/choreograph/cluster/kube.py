@@ -30,6 +30,8 @@ RETRY_ATTEMPTS = 6
 RETRIED_STATUSES = (429, 500, 503, 504)
 WATCH_TIMEOUT_S = 240
 """A watch is re-opened this often (the server ends it anyway), from where it stopped."""
+WATCH_RETRIES = 5
+"""Broken watch streams in a row re-opened (after 1, 2, 4, 8, 8 s) before the run fails."""
 
 
 def _import() -> Any:
@@ -128,6 +130,15 @@ class Kube:
     def is_status(self, exc: BaseException, *codes: int) -> bool:
         return isinstance(exc, self._kubernetes.client.ApiException) and exc.status in codes
 
+    def _transient(self, exc: BaseException) -> bool:
+        """A failure worth trying again: the connection broke (reset, cut mid-stream,
+        refused while the API server restarts) or the server shed load (429, 5xx)."""
+        if isinstance(exc, self._kubernetes.client.ApiException):
+            return self.is_status(exc, *RETRIED_STATUSES) or exc.status == 0
+        import urllib3
+
+        return isinstance(exc, OSError | urllib3.exceptions.HTTPError)
+
     async def list_pods(self, namespace: str = "", **query: Any) -> tuple[list[Pod], str]:
         """The pods of ``namespace`` (every namespace's if empty) matching ``query``
         (``label_selector``, ``field_selector``), as decoded JSON (see
@@ -158,8 +169,10 @@ class Kube:
         def put(item: tuple[str, Pod] | BaseException) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        seen = [""]  # the resource version of the last change passed on (a broken stream)
+
         def pump() -> None:
-            version = ""
+            version, failures = "", 0
             while not ended.is_set():
                 try:
                     if not version:
@@ -170,12 +183,19 @@ class Kube:
                         for pod in items:
                             put(("ADDED", pod))
                     version = follow(version)
+                    failures = 0
                 except Exception as exc:
                     if self.is_status(exc, 410):
                         version = ""
                         continue
-                    if not ended.is_set():
-                        put(exc)
+                    if ended.is_set():
+                        return
+                    if self._transient(exc) and failures < WATCH_RETRIES:
+                        failures += 1
+                        version = seen[0] or version  # go on from the last change passed on
+                        ended.wait(min(0.5 * 2**failures, 8.0))
+                        continue
+                    put(exc)
                     return
 
         def follow(version: str) -> str:
@@ -203,7 +223,7 @@ class Kube:
                         if obj.get("code") == 410:
                             return ""  # too old: list again
                         raise RunnerError(f"{obj.get('reason')}: {obj.get('message')}")
-                    version = _resource_version(obj) or version
+                    version = seen[0] = _resource_version(obj) or version
                     if kind != "BOOKMARK":
                         put((str(kind), obj))
             finally:

@@ -209,3 +209,46 @@ def test_a_watch_error_other_than_too_old_ends_the_watch(kubeconfig: str) -> Non
             asyncio.run(asyncio.wait_for(follow(), 10))
     finally:
         kube.close()
+
+
+def test_a_broken_watch_stream_is_opened_again_from_the_last_change(kubeconfig: str) -> None:
+    class Breaking(_Core):
+        def list_namespaced_pod(self, namespace: str, **query: Any) -> _Response:
+            self.calls.append(query)
+            if not query.get("watch"):
+                return _Response(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+            event: dict[str, Any] = {
+                "type": "ADDED",
+                "object": {"metadata": {"name": "p", "resourceVersion": "5"}},
+            }
+            if len([c for c in self.calls if c.get("watch")]) == 1:
+                return _Broken([json.dumps(event).encode() + b"\n"])
+            event["type"], event["object"]["metadata"]["resourceVersion"] = "MODIFIED", "6"
+            return _Response(b"", [json.dumps(event).encode() + b"\n"])
+
+    core = Breaking()
+    kube = _kube(kubeconfig, core)
+
+    async def follow() -> list[str]:
+        seen, stop = [], asyncio.Event()
+        async for kind, _ in kube.watch("ns", "run=x", stop):
+            seen.append(kind)
+            if len(seen) == 2:
+                stop.set()
+        return seen
+
+    try:
+        assert asyncio.run(asyncio.wait_for(follow(), 10)) == ["ADDED", "MODIFIED"]
+    finally:
+        kube.close()
+    watches = [c["resource_version"] for c in core.calls if c.get("watch")]
+    assert watches[:2] == ["1", "5"]  # not listed again: nothing lost, nothing twice
+
+
+class _Broken(_Response):
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(b"", chunks)
+
+    def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+        yield from super().stream(amt, decode_content)
+        raise ConnectionResetError("connection reset by peer")
