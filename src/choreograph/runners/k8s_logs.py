@@ -66,14 +66,17 @@ class PodLog:
         self._ended_at = 0.0
         self._response: Any = None
         self._closing = False
+        self._on_end: Callable[[], None] = lambda: None
 
     @property
     def followed(self) -> bool:
         return self._ended is not None
 
-    def follow(self) -> None:
-        """Stream the log into ``run.out`` from now on, in a thread (call from the loop)."""
+    def follow(self, ended: Callable[[], None] = lambda: None) -> None:
+        """Stream the log into ``run.out`` from now on, in a thread (call from the loop);
+        ``ended()`` is called in the loop once the stream has ended, however it did."""
         loop = asyncio.get_running_loop()
+        self._on_end = ended
         self._ended = asyncio.Event()
 
         def pump() -> None:
@@ -102,6 +105,7 @@ class PodLog:
         self._clean, self._ended_at = clean, time.monotonic()
         if self._ended is not None:
             self._ended.set()
+        self._on_end()
 
     def _streamed(self, data: bytes) -> None:
         """A chunk of the followed stream, unless the log is being read whole instead

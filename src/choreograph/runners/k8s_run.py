@@ -273,19 +273,18 @@ class K8sRun:
         return pod.log
 
     def _follow_log(self, pod: _Pod) -> None:
-        """Follow a running instance's log while fewer than ``follow_logs`` are followed."""
+        """Follow a running instance's log while fewer than ``follow_logs`` streams are open
+        (a stream's slot is free once it ended, whether its pod ended normally or not)."""
         if self.following < self.config.follow_logs:
             self.following += 1
-            self._pod_log(pod).follow()
+            self._pod_log(pod).follow(ended=self._followed)
+
+    def _followed(self) -> None:
+        self.following -= 1
 
     async def _log(self, pod: _Pod) -> bytes:
         """The rest of the instance's log into ``run.out`` (see :mod:`.k8s_logs`); its end."""
-        log = self._pod_log(pod)
-        try:
-            return await log.finish()
-        finally:
-            if log.followed:
-                self.following -= 1
+        return await self._pod_log(pod).finish()
 
     async def _outputs(self, pod: _Pod) -> None:
         """The pod's outputs folder, as a tar read through its collector container."""

@@ -112,11 +112,14 @@ def test_a_cut_stream_is_completed_from_one_whole_read(tmp_path: Path) -> None:
     core = _Core(_chunks(LOG, 700)[:3], cut=True)
     log, events = _log(tmp_path, core)
 
+    ends: list[bool] = []
+
     async def scenario() -> bytes:
-        log.follow()
+        log.follow(ended=lambda: ends.append(True))
         return await log.finish()
 
     asyncio.run(scenario())
+    assert ends == [True]  # the runner's slot for followed logs is free again
     assert (tmp_path / "run.out").read_bytes() == LOG  # nothing twice, nothing missing
     assert core.whole_reads == 1
     assert _kinds(events) == ["message", "success"]
