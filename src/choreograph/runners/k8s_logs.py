@@ -33,6 +33,9 @@ END_WAIT_S = 10.0
 """How long a followed log may take to end after its container did (the kubelet flushes
 and closes the stream within a second here); past it the log is read whole."""
 CHUNK = 1 << 14
+LONGEST_LINE = 1 << 20
+"""Bytes of one unfinished line kept to parse once it ends; an event line is far shorter,
+and a megabyte of output without a newline is not one (nor re-joined chunk by chunk)."""
 TRUSTED_END_S = 5.0
 """A stream that ended by itself is taken as the whole log when it ended at most this long
 before the runner saw the container end (the kubelet ends it when the container exits;
@@ -124,6 +127,8 @@ class PodLog:
         if len(self._tail) > TAIL_BYTES:
             del self._tail[: len(self._tail) - TAIL_BYTES]
         *lines, self._partial = (self._partial + data).split(b"\n")
+        if len(self._partial) > LONGEST_LINE:
+            self._partial = b""
         for line in lines:
             if (event := parse_line(line.decode(errors="replace"))) is not None:
                 self._report(event)
