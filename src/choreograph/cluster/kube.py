@@ -143,11 +143,14 @@ class Kube:
         """The pods of ``namespace`` (every namespace's if empty) matching ``query``
         (``label_selector``, ``field_selector``), as decoded JSON (see
         :mod:`~choreograph.cluster.podstatus` for why), and the list's resource version."""
+        return await self.call(self._pods_now, namespace, **query)
+
+    def _pods_now(self, namespace: str, **query: Any) -> tuple[list[Pod], str]:
+        """:meth:`list_pods`, in the calling thread (the watch's lists it from its own)."""
         if namespace:
-            fn: Callable[..., Any] = functools.partial(self.core.list_namespaced_pod, namespace)
+            response = self.core.list_namespaced_pod(namespace, _preload_content=False, **query)
         else:
-            fn = self.core.list_pod_for_all_namespaces
-        response = await self.call(fn, _preload_content=False, **query)
+            response = self.core.list_pod_for_all_namespaces(_preload_content=False, **query)
         return _pod_list(response.data)
 
     async def watch(
@@ -176,10 +179,7 @@ class Kube:
             while not ended.is_set():
                 try:
                     if not version:
-                        listed = self.core.list_namespaced_pod(
-                            namespace, label_selector=label_selector, _preload_content=False
-                        )
-                        items, version = _pod_list(listed.data)
+                        items, version = self._pods_now(namespace, label_selector=label_selector)
                         for pod in items:
                             put(("ADDED", pod))
                     version = follow(version)
@@ -332,12 +332,9 @@ def _retry_after(exc: BaseException) -> float:
 def _pod_list(data: bytes) -> tuple[list[Pod], str]:
     """The items and resource version of a ``PodList``'s JSON."""
     decoded = json.loads(data)
-    version = str((decoded.get("metadata") or {}).get("resourceVersion") or "")
-    return list(decoded.get("items") or []), version
+    return list(decoded.get("items") or []), _resource_version(decoded)
 
 
-def _resource_version(obj: Any) -> str:
-    """A watched object's resource version, whether the client decoded it or not."""
-    if isinstance(obj, dict):
-        return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    return str(getattr(getattr(obj, "metadata", None), "resource_version", "") or "")
+def _resource_version(obj: Pod) -> str:
+    """A watched object's resource version (its JSON; a bookmark carries nothing else)."""
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

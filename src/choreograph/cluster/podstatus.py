@@ -48,11 +48,7 @@ def is_true(pod: Pod, kind: str) -> bool:
 
 def container_status(pod: Pod, container: str) -> dict[str, Any] | None:
     """The status of the pod's container named ``container``, once the kubelet reported it."""
-    for entry in status(pod).get("containerStatuses") or []:
-        if entry.get("name") == container:
-            found: dict[str, Any] = entry
-            return found
-    return None
+    return next((c for c in container_statuses(pod) if c.get("name") == container), None)
 
 
 def container_statuses(pod: Pod) -> list[dict[str, Any]]:
